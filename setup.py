@@ -1,0 +1,36 @@
+"""Build script for the spikevim_ros ament_python package."""
+
+from glob import glob
+
+from setuptools import find_packages, setup
+
+PACKAGE = 'spikevim_ros'
+
+setup(
+    name=PACKAGE,
+    version='0.1.0',
+    packages=find_packages(exclude=['test', 'test.*', 'bench']),
+    data_files=[
+        ('share/ament_index/resource_index/packages', [f'resource/{PACKAGE}']),
+        (f'share/{PACKAGE}', ['package.xml']),
+        (f'share/{PACKAGE}/launch', glob('launch/*.launch.py')),
+        (f'share/{PACKAGE}/config', glob('config/*.yaml')),
+        (f'share/{PACKAGE}/models', glob('models/*')),
+    ],
+    package_data={PACKAGE: ['data/*', 'data/**/*']},
+    include_package_data=True,
+    install_requires=['setuptools'],
+    zip_safe=True,
+    maintainer='spikevim_ros maintainers',
+    maintainer_email='maintainers@spikevim-ros.dev',
+    description='Spike-driven visual geo-localization for GNSS-denied drones (ROS 2).',
+    license='Apache-2.0',
+    tests_require=['pytest'],
+    entry_points={
+        'console_scripts': [
+            'spikevim = spikevim_ros.cli:main',
+            'localizer_node = spikevim_ros.ros.localizer_node:main',
+            'fix_publisher = spikevim_ros.ros.fix_publisher:main',
+        ],
+    },
+)

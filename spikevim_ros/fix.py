@@ -1,0 +1,55 @@
+"""
+Message-like position fixes shared by the GNSS monitor, the localizer and the ROS layer.
+
+Plain dataclasses that mirror ``sensor_msgs/NavSatFix`` without importing ROS, so every piece of
+logic can be tested without a ROS installation.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+# sensor_msgs/NavSatStatus.status values (identical on Humble and Jazzy).
+STATUS_NO_FIX = -1
+STATUS_FIX = 0
+STATUS_SBAS_FIX = 1
+STATUS_GBAS_FIX = 2
+
+# sensor_msgs/NavSatFix.position_covariance_type values.
+COVARIANCE_TYPE_UNKNOWN = 0
+COVARIANCE_TYPE_APPROXIMATED = 1
+COVARIANCE_TYPE_DIAGONAL_KNOWN = 2
+COVARIANCE_TYPE_KNOWN = 3
+
+
+@dataclass(frozen=True)
+class GeoFix:
+    """A latitude/longitude/altitude fix with an east-north-up covariance in metres squared."""
+
+    stamp: float                       # seconds (message stamp, ROS or simulated time)
+    latitude: float
+    longitude: float
+    altitude: float
+    status: int = STATUS_FIX
+    covariance_enu: np.ndarray = field(default_factory=lambda: np.full((3, 3), np.nan))
+    covariance_type: int = COVARIANCE_TYPE_UNKNOWN
+    frame_id: str = ''
+
+    @property
+    def has_position(self) -> bool:
+        """Return True when latitude and longitude are finite and in range."""
+        return (math.isfinite(self.latitude) and math.isfinite(self.longitude)
+                and abs(self.latitude) <= 90.0 and abs(self.longitude) <= 180.0)
+
+    @property
+    def horizontal_sigma_m(self) -> float:
+        """Return the 1-sigma horizontal error (sqrt of the larger eigenvalue), NaN if unknown."""
+        if self.covariance_type == COVARIANCE_TYPE_UNKNOWN:
+            return math.nan
+        horizontal = np.asarray(self.covariance_enu, dtype=np.float64)[:2, :2]
+        if not np.all(np.isfinite(horizontal)):
+            return math.nan
+        return float(math.sqrt(max(np.linalg.eigvalsh(horizontal).max(), 0.0)))

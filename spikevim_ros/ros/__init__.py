@@ -1,0 +1,1 @@
+"""The thin ROS 2 layer: message conversion and node wiring only; logic lives in the core."""

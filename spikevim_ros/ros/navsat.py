@@ -1,0 +1,33 @@
+"""Conversion between ``sensor_msgs/NavSatFix`` and :class:`spikevim_ros.fix.GeoFix`."""
+
+from __future__ import annotations
+
+import numpy as np
+from sensor_msgs.msg import NavSatFix, NavSatStatus
+
+from spikevim_ros.fix import GeoFix
+from spikevim_ros.ros.time import stamp_to_seconds, seconds_to_stamp
+
+
+def fix_from_msg(msg: NavSatFix) -> GeoFix:
+    """Convert a NavSatFix message to a GeoFix (NaNs are kept, never replaced)."""
+    return GeoFix(stamp=stamp_to_seconds(msg.header.stamp), latitude=msg.latitude,
+                  longitude=msg.longitude, altitude=msg.altitude, status=msg.status.status,
+                  covariance_enu=np.asarray(msg.position_covariance, dtype=np.float64
+                                            ).reshape(3, 3),
+                  covariance_type=msg.position_covariance_type, frame_id=msg.header.frame_id)
+
+
+def fix_to_msg(fix: GeoFix, service: int = NavSatStatus.SERVICE_GPS) -> NavSatFix:
+    """Convert a GeoFix to a NavSatFix message."""
+    msg = NavSatFix()
+    msg.header.stamp = seconds_to_stamp(fix.stamp)
+    msg.header.frame_id = fix.frame_id
+    msg.status.status = int(fix.status)
+    msg.status.service = int(service)
+    msg.latitude = float(fix.latitude)
+    msg.longitude = float(fix.longitude)
+    msg.altitude = float(fix.altitude)
+    msg.position_covariance = [float(v) for v in np.asarray(fix.covariance_enu).reshape(9)]
+    msg.position_covariance_type = int(fix.covariance_type)
+    return msg
