@@ -2,14 +2,14 @@
 
 from glob import glob
 
-from setuptools import find_packages, setup
+from setuptools import find_namespace_packages, setup
 
 PACKAGE = 'spikevim_ros'
 
 setup(
     name=PACKAGE,
     version='0.1.0',
-    packages=find_packages(exclude=['test', 'test.*', 'bench']),
+    packages=find_namespace_packages(include=[PACKAGE, f'{PACKAGE}.*']),
     data_files=[
         ('share/ament_index/resource_index/packages', [f'resource/{PACKAGE}']),
         (f'share/{PACKAGE}', ['package.xml']),
@@ -17,10 +17,9 @@ setup(
         (f'share/{PACKAGE}/config', glob('config/*.yaml')),
         (f'share/{PACKAGE}/models', glob('models/*')),
     ],
-    package_data={PACKAGE: ['data/*', 'data/**/*']},
-    include_package_data=True,
     install_requires=['setuptools'],
-    zip_safe=True,
+    package_data={'': ['*.jpg', '*.txt', '*.md', 'LICENSE']},
+    zip_safe=False,
     maintainer='spikevim_ros maintainers',
     maintainer_email='maintainers@spikevim-ros.dev',
     description='Spike-driven visual geo-localization for GNSS-denied drones (ROS 2).',
