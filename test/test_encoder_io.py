@@ -1,0 +1,105 @@
+"""Tests of encoder weight files, ONNX export, int8 runtime and the energy report."""
+
+import argparse
+import json
+
+import pytest
+import torch
+
+from spikevim_ros.encoder import build_encoder, energy, load_image, save_weights
+from spikevim_ros.encoder.backbone import create_backbone
+from spikevim_ros.encoder.onnx_export import check_onnx, export_onnx
+
+
+@pytest.fixture(scope='module')
+def encoder_t():
+    return build_encoder('T', runtime='eager')
+
+
+def test_save_load_roundtrip_with_card(encoder_t, tmp_path):
+    path = tmp_path / 'enc_T.safetensors'
+    card = save_weights(encoder_t, path, {'training_data': 'unit test', 'metrics': {'r1': 0.5}})
+    assert card.name == 'enc_T.yaml' and 'variant: T' in card.read_text()
+    loaded = build_encoder('T', str(path), runtime='eager')
+    assert len(loaded.weights_id) == 16 and loaded.weights_id != encoder_t.weights_id
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.equal(loaded(x), encoder_t(x))
+    with pytest.raises(ValueError, match='variant=T but the model has variant=S'):
+        build_encoder('S', str(path))
+    card.unlink()
+    with pytest.raises(ValueError, match='metadata declares variant=T'):
+        build_encoder('S', str(path))
+    other = tmp_path / 'other.pth'
+    torch.save(encoder_t.backbone.state_dict(), other)
+    with pytest.raises(ValueError, match='variant T weights but the model is variant S'):
+        build_encoder('S', str(other))
+
+
+def test_official_pth_checkpoint_loads(tmp_path):
+    state = create_backbone('S', seed=3).state_dict()
+    state['head.weight'] = torch.zeros(1000, 360)
+    state['head.bias'] = torch.zeros(1000)
+    path = tmp_path / 'V3_19.0M_1x4.pth'
+    torch.save({'model': state, 'epoch': 1}, path)
+    encoder = build_encoder('S', str(path), runtime='eager')
+    assert torch.equal(encoder.backbone.block4[1].mlp.fc2_conv.weight,
+                       state['block4.1.mlp.fc2_conv.weight'])
+
+
+def test_bad_weight_files(encoder_t, tmp_path):
+    state = create_backbone('T').state_dict()
+    state['block3.0.attn.q_conv.0.weight'][0, 0] = float('nan')
+    nan_path = tmp_path / 'nan.pth'
+    torch.save(state, nan_path)
+    with pytest.raises(ValueError, match='NaN'):
+        build_encoder('T', str(nan_path))
+    pickle_path = tmp_path / 'pickled.safetensors'
+    torch.save(state, pickle_path)
+    with pytest.raises(ValueError, match='pickle'):
+        build_encoder('T', str(pickle_path))
+    good = tmp_path / 'good.safetensors'
+    save_weights(encoder_t, good)
+    truncated = tmp_path / 'truncated.safetensors'
+    truncated.write_bytes(good.read_bytes()[:5000])
+    with pytest.raises(ValueError, match='truncated'):
+        build_encoder('T', str(truncated))
+    del state['block4.1.mlp.fc2_bn.bias']
+    state['block3.0.attn.q_conv.0.weight'].zero_()
+    missing = tmp_path / 'missing.pth'
+    torch.save(state, missing)
+    with pytest.raises(ValueError, match='fc2_bn.bias'):
+        build_encoder('T', str(missing))
+
+
+def test_onnx_export_matches_pytorch(encoder_t, shared_data, tmp_path):
+    path = export_onnx(encoder_t, tmp_path / 'enc.onnx', size=128)
+    x = load_image(shared_data / 'aero_vloc' / 'queries' / '0.jpg', 128)
+    assert check_onnx(path, encoder_t, x) > 0.999
+
+
+def test_int8_engine_approximates_fp32(shared_data):
+    """Int8 descriptors stay close to fp32 (not retrieval-exact on untrained weights)."""
+    photos = sorted((shared_data / 'caliterra' / 'images').glob('*.jpg'))[:12:4]
+    images = torch.cat([load_image(p, 128) for p in photos])
+    fp32 = build_encoder('T', runtime='fast')
+    int8 = build_encoder('T', runtime='int8')
+    assert int8.runtime == 'int8' and int8.engine.path.endswith('encoder_int8.onnx')
+    with torch.no_grad():
+        cos = (fp32(images) * int8(images)).sum(1)
+    assert cos.min() > 0.95
+
+
+def test_energy_cli_reports_paper_macs(shared_data, tmp_path):
+    parser = argparse.ArgumentParser()
+    energy.add_arguments(parser)
+    out = tmp_path / 'energy.json'
+    args = parser.parse_args(['--variant', 'T', '--images', str(shared_data / 'caliterra'),
+                              '--max-images', '1', '--json', str(out)])
+    assert energy.run(args) == 0
+    report = json.loads(out.read_text())
+    assert abs(report['macs_paper_order'] / 1e9 - 14.27) < 0.01
+    assert 0.0 < report['mean_rate_count'] < report['mean_rate_nonzero'] < 1.0
+    assert 0.0 < report['energy_snn_mj'] < report['energy_ann_mj']
+    stem = report['layers'][0]
+    assert stem['name'] == 'downsample1_1.encode_conv' and stem['sops'] == 0.0
