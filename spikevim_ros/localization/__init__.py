@@ -1,0 +1,6 @@
+"""Localization of camera frames against a tile gallery: retrieval, alignment, covariance."""
+
+from spikevim_ros.localization.localizer import Localizer
+from spikevim_ros.localization.types import LocalizationResult, LocalizerConfig, Prior
+
+__all__ = ['LocalizationResult', 'Localizer', 'LocalizerConfig', 'Prior']

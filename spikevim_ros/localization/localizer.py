@@ -1,0 +1,291 @@
+"""The localizer: retrieval, fine alignment, position and an honest covariance for one frame."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import cv2
+import numpy as np
+import torch
+
+from spikevim_ros.camera import PinholeCamera
+from spikevim_ros.encoder import preprocess
+from spikevim_ros.gallery import Gallery
+from spikevim_ros.geo import LocalFrame
+from spikevim_ros.localization.align import (Alignment, Placement, coarse_search, cut_window,
+                                             refine)
+from spikevim_ros.localization.map_fields import MapFields
+from spikevim_ros.localization.covariance import point_covariance
+from spikevim_ros.localization.query import (BadFrame, QueryGeometry, check_frame,
+                                             geometric_range, prepare_query)
+from spikevim_ros.localization.types import LocalizationResult, LocalizerConfig, Prior
+
+
+class Localizer:
+    """Localize camera frames against a gallery (one instance per gallery and encoder)."""
+
+    def __init__(self, gallery: Gallery, encoder, config: LocalizerConfig | None = None) -> None:
+        from spikevim_ros.gallery.store import check_encoder
+        check_encoder(gallery.manifest, encoder, gallery.directory)
+        self.gallery = gallery
+        self.encoder = encoder
+        self.config = config or LocalizerConfig()
+        sides = sorted(set(gallery.tile_side.tolist()))
+        lo, hi = self.config.footprint_range
+        self._footprints = geometric_range(sides[0] * lo, sides[-1] * hi, self.config.scale_step)
+        self._fields = MapFields(gallery.raster)
+
+    def localize(self, image_rgb: np.ndarray, prior: Prior | None = None,
+                 altitude_agl: float | None = None, camera: PinholeCamera | None = None,
+                 attitude_deg: tuple[float, float, float] | None = None
+                 ) -> LocalizationResult:
+        """Localize one RGB uint8 frame; never raises on bad input (returns "no fix")."""
+        timings: dict[str, float] = {}
+        clock = time.perf_counter()
+
+        def lap(name: str) -> None:
+            nonlocal clock
+            now = time.perf_counter()
+            timings[name] = (now - clock) * 1000.0
+            clock = now
+
+        started = clock
+        try:
+            rgb = check_frame(image_rgb)
+        except BadFrame as exc:
+            return LocalizationResult(False, f'bad frame: {exc}', timings_ms=timings)
+        subset = None
+        if prior is not None:
+            problem = prior.problem()
+            if problem:
+                return LocalizationResult(False, f'bad prior: {problem}', timings_ms=timings)
+            subset = self.gallery.tiles_in_region(prior.latitude, prior.longitude,
+                                                  prior.radius_m)
+            if subset.size == 0:
+                return LocalizationResult(False, self._outside_reason(prior), timings_ms=timings)
+        geometry = prepare_query(rgb, self.config.query_max_side, self._footprints,
+                                 self.config.angle_step_deg, altitude_agl, camera, attitude_deg)
+        lap('prepare')
+        windows = self._prior_windows(prior, subset, geometry) if prior is not None else None
+        if windows is None:
+            ids, scores = self._retrieve(geometry.rgb, subset)
+            windows = self._windows(ids, geometry)
+        else:
+            ids, scores = np.array([w[0] for w in windows]), None
+        lap('retrieval')
+        placements = self._coarse(windows, geometry)
+        lap('coarse')
+        best = self._verify(placements, geometry)
+        lap('refine')
+        result = self._conclude(best, geometry, ids, scores, prior)
+        timings['total'] = (time.perf_counter() - started) * 1000.0
+        result.timings_ms = timings
+        return result
+
+    @staticmethod
+    def _scale_known(geometry: QueryGeometry) -> bool:
+        """Return True when altitude (and camera) fixed the scale to a few hypotheses."""
+        return len(geometry.metres_per_unit) <= 3
+
+    def _widest_footprint(self, geometry: QueryGeometry) -> float:
+        return max(geometry.metres_per_unit) * geometry.plane_extent()
+
+    def _prior_windows(self, prior: Prior, subset: np.ndarray, geometry: QueryGeometry
+                       ) -> list | None:
+        """Return one window per raster covering a small prior disc, or None if it is large."""
+        side = 2.0 * prior.radius_m + self.config.window_factor * \
+            self._widest_footprint(geometry)
+        if side > self.config.prior_window_max_m:
+            return None
+        windows = []
+        for raster_no in sorted({self.gallery.tiles[int(i)].raster for i in subset}):
+            frame = self.gallery.raster(raster_no).frame
+            east, north = frame.to_en(prior.latitude, prior.longitude)
+            members = [int(i) for i in subset if self.gallery.tiles[int(i)].raster == raster_no]
+            nearest = min(members, key=lambda i: math.hypot(
+                self.gallery.tiles[i].centre_east - east,
+                self.gallery.tiles[i].centre_north - north))
+            windows.append((nearest, raster_no, (float(east), float(north)), side))
+        return windows
+
+    def _coarse(self, windows: list, geometry: QueryGeometry) -> list:
+        """Return (score, tile id, placement) of every window's coarse peaks, best first."""
+        placements = []
+        extent = geometry.plane_extent()
+        for tile_id, raster_no, centre, side in windows:
+            for mpu in geometry.metres_per_unit:
+                gsd = mpu * extent / self.config.coarse_px
+                window = self._fields.window(raster_no, centre, side, gsd) \
+                    if self._scale_known(geometry) else \
+                    cut_window(self.gallery.raster(raster_no), raster_no, centre, side, gsd)
+                found = coarse_search(window, geometry.gray, geometry.valid, geometry.to_plane,
+                                      [mpu], geometry.angles_deg,
+                                      self.config.hypotheses_per_window)
+                placements += [(p.score, tile_id, p) for p in found]
+        placements.sort(key=lambda item: -item[0])
+        return placements
+
+    def _verify(self, placements: list, geometry: QueryGeometry
+                ) -> tuple[Alignment, int] | None:
+        """Verify the best coarse peaks; stop early on a confident match."""
+        cfg = self.config
+        best: tuple[Alignment, int] | None = None
+        count = cfg.max_refinements if self._scale_known(geometry) else \
+            cfg.max_refinements_kidnapped
+        for _, tile_id, placement in placements[:count]:
+            alignment = self._refine(placement, geometry)
+            if alignment is None or (best is not None and alignment.inliers <= best[0].inliers):
+                continue
+            best = (alignment, tile_id)
+            if alignment.inliers >= cfg.confident_inliers and \
+                    alignment.inliers >= cfg.confident_ratio * alignment.tried:
+                break
+        return best
+
+    def _outside_reason(self, prior: Prior) -> str:
+        frame = LocalFrame(prior.latitude, prior.longitude)
+        east, north = frame.to_en(self.gallery.tile_lat, self.gallery.tile_lon)
+        nearest = float(np.sqrt(east * east + north * north).min())
+        return (f'prior region ({prior.latitude:.6f}, {prior.longitude:.6f}, '
+                f'{prior.radius_m:.0f} m) contains no gallery tile; the nearest tile centre is '
+                f'{nearest:.0f} m away')
+
+    def _retrieve(self, rgb: np.ndarray, subset: np.ndarray | None
+                  ) -> tuple[np.ndarray, np.ndarray]:
+        with torch.no_grad():
+            descriptor = self.encoder(preprocess(rgb, size=self.gallery.input_size))
+        descriptor = descriptor.float().cpu().numpy()
+        pool = len(self.gallery) if subset is None else len(subset)
+        k = pool if pool <= self.config.verify_all_below else self.config.top_k
+        return self.gallery.search(descriptor, max(k, 2), subset)
+
+    def _windows(self, ids: np.ndarray, geometry: QueryGeometry) -> list:
+        """Pick distinct map windows (tile, raster, centre, side) around the best tiles."""
+        widest = self._widest_footprint(geometry)
+        chosen: list[tuple[int, int, tuple[float, float], float]] = []
+        for tile_id in ids:
+            tile = self.gallery.tiles[int(tile_id)]
+            side = tile.side_m + self.config.window_factor * widest
+            reach = (side - tile.side_m) / 2.0
+            if any(raster_no == tile.raster and
+                   max(abs(tile.centre_east - centre[0]),
+                       abs(tile.centre_north - centre[1])) <= reach
+                   for _, raster_no, centre, _ in chosen):
+                continue
+            chosen.append((int(tile_id), tile.raster, (tile.centre_east, tile.centre_north),
+                           side))
+            if len(chosen) >= self.config.max_windows:
+                break
+        return chosen
+
+    def _refine(self, placement, geometry: QueryGeometry) -> Alignment | None:
+        """Re-cut the map at the fine resolution around a placement and verify it."""
+        h, w = geometry.gray.shape
+        coarse = placement.window
+        q2en = coarse.px_to_en @ placement.query_to_window
+        corners = cv2.perspectiveTransform(
+            np.array([[[0, 0], [w, 0], [w, h], [0, h], [w / 2, h / 2]]], np.float64), q2en)[0]
+        footprint = float(max(np.ptp(corners[:4, 0]), np.ptp(corners[:4, 1])))
+        gsd = footprint / self.config.fine_px
+        fine = cut_window(self.gallery.raster(coarse.raster_no), coarse.raster_no,
+                          (float(corners[4, 0]), float(corners[4, 1])), footprint * 1.6, gsd)
+        start = Placement(placement.score, fine, fine.en_to_px @ q2en)
+        alignment = refine(start, geometry.gray, geometry.valid, self.config.patch_grid,
+                           self.config.patch_px, self.config.ransac_px,
+                           self.config.min_patch_ncc)
+        if alignment is None:
+            return None
+        jac = alignment.query_to_en
+        if np.linalg.det(jac[:2, :2]) * np.linalg.det(q2en[:2, :2]) <= 0:
+            return None
+        return alignment
+
+    def _conclude(self, best: tuple[Alignment, int] | None, geometry: QueryGeometry,
+                  ids: np.ndarray, scores: np.ndarray | None, prior: Prior | None
+                  ) -> LocalizationResult:
+        cfg = self.config
+        retrieved = [int(i) for i in ids[:5]]
+        if best is not None:
+            alignment, tile_id = best
+            ratio = alignment.inliers / max(alignment.tried, 1)
+            if alignment.inliers >= cfg.min_inliers and ratio >= cfg.min_inlier_ratio:
+                result = self._verified_fix(alignment, geometry, ratio)
+                result.tile_ids = [tile_id] + [i for i in retrieved if i != tile_id]
+                outside = self._outside_prior(result, prior)
+                if outside:
+                    return LocalizationResult(False, outside, tile_ids=result.tile_ids,
+                                              inliers=result.inliers)
+                return result
+            weak = (f'no verified match (best {alignment.inliers} inliers of '
+                    f'{alignment.tried} patches; need {cfg.min_inliers} and '
+                    f'{cfg.min_inlier_ratio:.0%})')
+        else:
+            weak = 'no verified match (no consistent placement found)'
+        if cfg.retrieval_fallback and scores is not None:
+            fallback = self._retrieval_only(ids, scores)
+            if fallback is not None:
+                return fallback
+        return LocalizationResult(False, f'{weak}; retrieval alone is not confident',
+                                  tile_ids=retrieved)
+
+    def _verified_fix(self, alignment: Alignment, geometry: QueryGeometry, ratio: float
+                      ) -> LocalizationResult:
+        cfg = self.config
+        window = alignment.window
+        raster = self.gallery.raster(window.raster_no)
+        target = geometry.target_px
+        q2en = alignment.query_to_en
+        east, north = cv2.perspectiveTransform(target[None, None].astype(np.float64), q2en)[0, 0]
+        up = cv2.perspectiveTransform((target - [0.0, 1.0])[None, None].astype(np.float64),
+                                      q2en)[0, 0]
+        heading = math.degrees(math.atan2(up[0] - east, up[1] - north)) % 360.0
+        cov_px, _ = point_covariance(alignment.src, alignment.dst, alignment.query_to_window,
+                                     target)
+        flip = np.diag([window.gsd, -window.gsd])
+        formal = flip @ cov_px @ flip + window.gsd ** 2 * np.eye(2)
+        cov = cfg.covariance_scale ** 2 * formal + cfg.map_sigma_m ** 2 * np.eye(2)
+        lat, lon = raster.frame.to_latlon(east, north)
+        altitude_agl = math.nan
+        if geometry.camera is not None:
+            local = cv2.perspectiveTransform(
+                np.array([[[geometry.gray.shape[1] / 2, geometry.gray.shape[0] / 2],
+                           [geometry.gray.shape[1] / 2 + 1, geometry.gray.shape[0] / 2]]]),
+                q2en)[0]
+            altitude_agl = float(np.hypot(*(local[1] - local[0]))) * geometry.camera.fx
+        quality = (1.0 - math.exp(-alignment.inliers / (2.0 * cfg.min_inliers))) * \
+            min(1.0, ratio / 0.7)
+        return LocalizationResult(True, 'verified', float(lat), float(lon),
+                                  heading_deg=heading, covariance_en_m2=cov,
+                                  quality=float(np.clip(quality, 0.0, 1.0)), verified=True,
+                                  inliers=alignment.inliers, altitude_agl_m=altitude_agl)
+
+    def _outside_prior(self, result: LocalizationResult, prior: Prior | None) -> str | None:
+        if prior is None:
+            return None
+        frame = LocalFrame(prior.latitude, prior.longitude)
+        distance = float(np.hypot(*frame.to_en(result.latitude, result.longitude)))
+        allowed = prior.radius_m + 3.0 * result.sigma_m
+        if distance > allowed:
+            return (f'match lies {distance:.0f} m from the prior centre, outside its '
+                    f'{prior.radius_m:.0f} m radius')
+        return None
+
+    def _retrieval_only(self, ids: np.ndarray, scores: np.ndarray) -> LocalizationResult | None:
+        """Return a tile-sized estimate when the top tile clearly beats every distant tile."""
+        if len(ids) < 2:
+            return None
+        top = self.gallery.tiles[int(ids[0])]
+        frame = LocalFrame(top.lat, top.lon)
+        east, north = frame.to_en(self.gallery.tile_lat[ids], self.gallery.tile_lon[ids])
+        far = np.hypot(east, north) > top.side_m
+        if not far.any():
+            return None
+        margin = float(scores[0] - scores[far].max())
+        if margin < self.config.retrieval_min_margin:
+            return None
+        sigma = top.side_m / 2.0
+        return LocalizationResult(True, f'retrieval only (margin {margin:.3f}, not verified)',
+                                  top.lat, top.lon, covariance_en_m2=np.eye(2) * sigma ** 2,
+                                  quality=float(min(0.3, margin)), verified=False,
+                                  tile_ids=[int(i) for i in ids[:5]])

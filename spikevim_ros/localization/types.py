@@ -1,0 +1,107 @@
+"""Inputs, settings and results of the localizer."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Prior:
+    """Where the drone probably is: a disc of ``radius_m`` around a latitude/longitude."""
+
+    latitude: float
+    longitude: float
+    radius_m: float
+
+    def problem(self) -> str | None:
+        """Return why the prior is unusable, or None when it is fine."""
+        values = (self.latitude, self.longitude, self.radius_m)
+        if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in values):
+            return f'prior has non-finite values (lat={self.latitude}, lon={self.longitude}, ' \
+                   f'radius={self.radius_m})'
+        if abs(self.latitude) > 90.0 or abs(self.longitude) > 180.0:
+            return f'prior lat/lon out of range ({self.latitude}, {self.longitude})'
+        if self.radius_m <= 0.0:
+            return f'prior radius must be positive, got {self.radius_m}'
+        return None
+
+
+@dataclass
+class LocalizerConfig:
+    """Settings of retrieval and fine alignment (defaults suit nadir/oblique drone frames)."""
+
+    top_k: int = 8                    # retrieval candidates verified in large galleries
+    verify_all_below: int = 64        # galleries (or prior regions) this small: verify all
+    max_windows: int = 6              # distinct map windows aligned per frame
+    prior_window_max_m: float = 800.0  # prior discs this small (2 r + footprint) are searched
+    #                                    directly, without the encoder
+    window_factor: float = 1.0        # map window side = tile side + factor x footprint
+    query_max_side: int = 1024        # frames are shrunk to this before anything else
+    coarse_px: int = 100              # query long side at the coarse search resolution
+    fine_px: int = 320                # query long side at the fine alignment resolution
+    angle_step_deg: float = 10.0      # heading search step when the heading is unknown
+    scale_step: float = 1.25          # footprint search ratio when altitude is unknown
+    footprint_range: tuple[float, float] = (0.5, 1.6)  # x tile sides, when altitude unknown
+    hypotheses_per_window: int = 5    # coarse peaks kept per window
+    max_refinements: int = 6          # coarse peaks (best first) verified per frame
+    max_refinements_kidnapped: int = 200  # the same without altitude and attitude
+    confident_inliers: int = 32       # stop verifying after a match this strong ...
+    confident_ratio: float = 0.6      # ... with this inlier fraction
+    patch_grid: int = 8               # patches per side for the fine correspondences
+    patch_px: int = 48                # patch side at the fine resolution
+    min_patch_ncc: float = 0.25
+    ransac_px: float = 3.0            # RANSAC threshold at the fine resolution
+    min_inliers: int = 14
+    min_inlier_ratio: float = 0.35
+    covariance_scale: float = 0.45    # x (fit covariance + 1 fine pixel^2), calibrated on
+    #                                   synthetic views: ~95 % fall in the 95 % ellipse
+    map_sigma_m: float = 1.0          # georeference error of the map itself (1 sigma)
+    retrieval_fallback: bool = True   # retrieval-only estimate when nothing verifies
+    retrieval_min_margin: float = 0.08  # top-1 vs best far tile (cosine), for that fallback
+
+
+@dataclass
+class LocalizationResult:
+    """What the localizer concluded for one frame."""
+
+    fix: bool
+    reason: str
+    latitude: float = math.nan
+    longitude: float = math.nan
+    altitude: float = math.nan             # ellipsoid altitude: not derivable from a 2-D map
+    heading_deg: float = math.nan          # of the image "up" direction, clockwise from north
+    covariance_en_m2: np.ndarray = field(default_factory=lambda: np.full((2, 2), np.nan))
+    quality: float = 0.0
+    tile_ids: list[int] = field(default_factory=list)
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    verified: bool = False
+    inliers: int = 0
+    altitude_agl_m: float = math.nan       # height above the map plane, from scale + camera
+
+    @property
+    def sigma_m(self) -> float:
+        """Return the 1-sigma horizontal error (sqrt of the larger eigenvalue)."""
+        cov = np.asarray(self.covariance_en_m2, dtype=np.float64)
+        if not np.all(np.isfinite(cov)):
+            return math.nan
+        return float(math.sqrt(max(np.linalg.eigvalsh(cov).max(), 0.0)))
+
+    def to_json(self) -> dict:
+        """Return a JSON-serialisable dict (NaN becomes None)."""
+        def num(value: float) -> float | None:
+            return None if not math.isfinite(value) else round(float(value), 9)
+
+        cov = np.asarray(self.covariance_en_m2, dtype=np.float64)
+        return {
+            'fix': self.fix, 'reason': self.reason, 'verified': self.verified,
+            'lat': num(self.latitude), 'lon': num(self.longitude),
+            'altitude': num(self.altitude), 'altitude_agl_m': num(self.altitude_agl_m),
+            'heading_deg': num(self.heading_deg),
+            'covariance_en_m2': [[num(v) for v in row] for row in cov.tolist()],
+            'sigma_m': num(self.sigma_m), 'quality': round(float(self.quality), 4),
+            'inliers': self.inliers, 'tile_ids': [int(t) for t in self.tile_ids],
+            'timings_ms': {k: round(v, 1) for k, v in self.timings_ms.items()},
+        }
