@@ -1,0 +1,199 @@
+"""
+The GNSS fallback pipeline: localizer + GNSS monitor + search prior + altitude -> outputs.
+
+ROS-free and clock-agnostic: the node, ``spikevim replay`` and the tests drive the same object with
+message stamps and ROS, simulated or bag time. Calls may come from several threads (GNSS callbacks
+while a frame is being localized); the monitor is only touched under a lock, and the slow
+localization runs outside it.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+from spikevim_ros.camera import PinholeCamera
+from spikevim_ros.fix import COVARIANCE_TYPE_APPROXIMATED, STATUS_FIX, GeoFix
+from spikevim_ros.geo import LocalFrame
+from spikevim_ros.gnss import GnssMonitor, GnssStatus
+from spikevim_ros.localization.types import LocalizationResult, Prior
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """How the prior and the vision fix altitude are formed (metres, seconds)."""
+
+    prior_radius_m: float = 100.0       # search radius around a fresh anchor (+3 sigma of it)
+    prior_growth_m_s: float = 15.0      # radius growth per second since the anchor (max speed)
+    prior_max_radius_m: float = 3000.0  # beyond this radius the whole gallery is searched
+    ground_altitude_m: float = 0.0      # ellipsoidal ground height, when no GNSS altitude yet
+    vertical_sigma_m: float = 10.0      # altitude 1-sigma written into vision fixes
+
+    def __post_init__(self) -> None:
+        """Refuse non-finite values and non-positive radii or sigmas, naming the field."""
+        for item in fields(self):
+            value = getattr(self, item.name)
+            if not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ValueError(f'PipelineConfig.{item.name} must be finite, got {value!r}')
+        for name in ('prior_radius_m', 'prior_max_radius_m', 'vertical_sigma_m'):
+            if getattr(self, name) <= 0.0:
+                raise ValueError(f'PipelineConfig.{name} must be > 0, got {getattr(self, name)}')
+        if self.prior_growth_m_s < 0.0:
+            raise ValueError(f'PipelineConfig.prior_growth_m_s must be >= 0, '
+                             f'got {self.prior_growth_m_s}')
+
+
+@dataclass(frozen=True)
+class FrameOutput:
+    """What one processed frame produces."""
+
+    result: LocalizationResult
+    vision_fix: GeoFix | None       # published on ~/fix
+    selected: GeoFix | None         # published on ~/fix_selected (the vision fix while LOST)
+    gnss_status: GnssStatus
+    prior: Prior | None = None      # the search prior that was used
+
+
+@dataclass(frozen=True)
+class _Anchor:
+    latitude: float
+    longitude: float
+    sigma_m: float
+    time: float
+
+
+def _enclosing_disc(a: tuple[float, float, float], b: tuple[float, float, float]
+                    ) -> tuple[float, float, float]:
+    """Return the smallest disc (lat, lon, radius) containing discs ``a`` and ``b``."""
+    frame = LocalFrame(a[0], a[1])
+    east, north = (float(v) for v in frame.to_en(b[0], b[1]))
+    distance = math.hypot(east, north)
+    if distance + b[2] <= a[2]:
+        return a
+    if distance + a[2] <= b[2]:
+        return b
+    radius = 0.5 * (distance + a[2] + b[2])
+    along = (radius - a[2]) / distance
+    lat, lon = frame.to_latlon(east * along, north * along)
+    return float(lat), float(lon), radius
+
+
+class FallbackPipeline:
+    """Run frames through the localizer and decide what to publish, GNSS or vision."""
+
+    def __init__(self, localizer, monitor: GnssMonitor,
+                 config: PipelineConfig | None = None) -> None:
+        self.localizer = localizer
+        self.monitor = monitor
+        self.config = config or PipelineConfig()
+        self._lock = threading.Lock()
+        self._vision_anchor: _Anchor | None = None
+        self._status: GnssStatus | None = None
+        self._latest_now = -math.inf
+
+    @property
+    def status(self) -> GnssStatus | None:
+        """Return the newest status computed (None before the first call)."""
+        return self._status
+
+    def on_gnss(self, fix: GeoFix, now: float) -> GeoFix | None:
+        """Take a primary GNSS fix; return it when it may be published as the selected fix."""
+        with self._lock:
+            self._latest_now = max(self._latest_now, now)
+            self.monitor.on_gnss(fix, now)
+            self._status = self.monitor.evaluate(now)
+            return fix if self._status.ok else None
+
+    def tick(self, now: float) -> GnssStatus:
+        """Re-evaluate the GNSS (timeouts) without new input."""
+        with self._lock:
+            self._latest_now = max(self._latest_now, now)
+            self._status = self.monitor.evaluate(now)
+            return self._status
+
+    def prior(self, now: float) -> Prior | None:
+        """
+        Return the search prior at ``now``.
+
+        Each trusted position (last good GNSS fix, last verified vision fix) gives a disc whose
+        radius grows with its age; the prior is the smallest disc holding both (so a GNSS jump
+        never hides the true position from the search), or None beyond ``prior_max_radius_m``.
+        """
+        with self._lock:
+            return self._prior(now, self.monitor.evaluate(now))
+
+    def on_frame(self, image_rgb: np.ndarray, stamp: float, now: float,
+                 altitude_agl: float | None = None, camera: PinholeCamera | None = None,
+                 attitude_deg: tuple[float, float, float] | None = None,
+                 frame_id: str = 'camera') -> FrameOutput:
+        """Localize one RGB frame stamped ``stamp`` (processed at clock time ``now``)."""
+        with self._lock:
+            self._latest_now = max(self._latest_now, now)
+            prior = self._prior(now, self.monitor.evaluate(now))
+        result = self.localizer.localize(image_rgb, prior=prior, altitude_agl=altitude_agl,
+                                         camera=camera, attitude_deg=attitude_deg)
+        with self._lock:
+            # GNSS callbacks may have advanced the clock while the frame was being localized
+            now = max(now, self._latest_now)
+            vision = self._vision_fix(result, stamp, frame_id, altitude_agl)
+            if vision is not None:
+                self.monitor.on_vision(vision, now, confident=bool(result.verified))
+                if result.verified:
+                    self._vision_anchor = _Anchor(vision.latitude, vision.longitude,
+                                                  vision.horizontal_sigma_m, now)
+            self._status = self.monitor.evaluate(now)
+            selected = vision if vision is not None and not self._status.ok else None
+            return FrameOutput(result=result, vision_fix=vision, selected=selected,
+                               gnss_status=self._status, prior=prior)
+
+    def _prior(self, now: float, status: GnssStatus) -> Prior | None:
+        discs = [self._disc(a, now) for a in self._anchors(status)]
+        if not discs:
+            return None
+        lat, lon, radius = discs[0]
+        if len(discs) == 2:
+            lat, lon, radius = _enclosing_disc(discs[0], discs[1])
+        if radius > self.config.prior_max_radius_m:
+            return None
+        return Prior(lat, lon, radius)
+
+    def _anchors(self, status: GnssStatus) -> list[_Anchor]:
+        anchors = [] if self._vision_anchor is None else [self._vision_anchor]
+        good = status.last_good_fix
+        if good is not None and status.last_good_time is not None:
+            sigma = good.horizontal_sigma_m
+            anchors.append(_Anchor(good.latitude, good.longitude,
+                                   sigma if math.isfinite(sigma) else 0.0, status.last_good_time))
+        return anchors
+
+    def _disc(self, anchor: _Anchor, now: float) -> tuple[float, float, float]:
+        radius = (self.config.prior_radius_m + 3.0 * anchor.sigma_m
+                  + self.config.prior_growth_m_s * max(now - anchor.time, 0.0))
+        return anchor.latitude, anchor.longitude, radius
+
+    def _altitude(self, altitude_agl: float | None, result: LocalizationResult) -> float:
+        good = self._status.last_good_fix if self._status is not None else None
+        if good is not None and math.isfinite(good.altitude):
+            return float(good.altitude)
+        for agl in (altitude_agl, result.altitude_agl_m):
+            if agl is not None and math.isfinite(agl):
+                return self.config.ground_altitude_m + float(agl)
+        return self.config.ground_altitude_m
+
+    def _vision_fix(self, result: LocalizationResult, stamp: float, frame_id: str,
+                    altitude_agl: float | None) -> GeoFix | None:
+        cov_en = np.asarray(result.covariance_en_m2, dtype=np.float64)
+        if not (result.fix and math.isfinite(result.latitude) and math.isfinite(result.longitude)
+                and cov_en.shape == (2, 2) and np.all(np.isfinite(cov_en))):
+            return None
+        cov = np.zeros((3, 3))
+        cov[:2, :2] = 0.5 * (cov_en + cov_en.T)
+        cov[2, 2] = self.config.vertical_sigma_m ** 2
+        return GeoFix(stamp=stamp, latitude=float(result.latitude),
+                      longitude=float(result.longitude),
+                      altitude=self._altitude(altitude_agl, result), status=STATUS_FIX,
+                      covariance_enu=cov, covariance_type=COVARIANCE_TYPE_APPROXIMATED,
+                      frame_id=frame_id)

@@ -1,0 +1,169 @@
+"""
+The localizer node's parameters: one table that the node, the params file and the docs share.
+
+ROS-free (the descriptor is built lazily), so the launch/params-file checks and the documentation
+table come from the same source as the node's ``declare_parameter`` calls.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from spikevim_ros.gnss import GnssMonitorConfig
+from spikevim_ros.pipeline import PipelineConfig
+
+Value = bool | int | float | str
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One node parameter: default, unit, range, and whether it may change at run time."""
+
+    name: str
+    default: Value
+    description: str
+    unit: str = ''
+    low: float | None = None
+    high: float | None = None
+    choices: tuple[str, ...] = ()
+    read_only: bool = False
+    setup: bool = False   # read at configure/activate: may change only while unconfigured
+    target: str = ''      # 'monitor.<field>' or 'pipeline.<field>' for live updates
+
+    def problem(self, value: Value) -> str | None:
+        """Return why ``value`` is refused, or None when it is acceptable."""
+        if type(value) is not type(self.default):
+            return (f'{self.name} must be a {type(self.default).__name__}, '
+                    f'got {type(value).__name__} {value!r}')
+        if isinstance(value, float) and not math.isfinite(value):
+            return f'{self.name} must be finite, got {value}'
+        if self.low is not None and not self.low <= value <= self.high:
+            return f'{self.name}={value} is outside [{self.low:g}, {self.high:g}] {self.unit}'
+        if self.choices and value not in self.choices:
+            return f'{self.name}={value!r} is not one of {", ".join(self.choices)}'
+        return None
+
+    def descriptor(self):
+        """Return the ``rcl_interfaces/ParameterDescriptor`` (ranges, read-only, text)."""
+        from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor,
+                                        ParameterType)
+
+        kinds = {bool: ParameterType.PARAMETER_BOOL, int: ParameterType.PARAMETER_INTEGER,
+                 float: ParameterType.PARAMETER_DOUBLE, str: ParameterType.PARAMETER_STRING}
+        text = self.description + (f' [{self.unit}]' if self.unit else '') + \
+            (' (changes only while unconfigured)' if self.setup else '')
+        constraints = f'one of: {", ".join(self.choices)}' if self.choices else ''
+        descriptor = ParameterDescriptor(name=self.name, type=kinds[type(self.default)],
+                                         description=text, read_only=self.read_only,
+                                         additional_constraints=constraints)
+        if isinstance(self.default, float) and self.low is not None:
+            descriptor.floating_point_range = [FloatingPointRange(
+                from_value=float(self.low), to_value=float(self.high), step=0.0)]
+        elif isinstance(self.default, int) and not isinstance(self.default, bool) \
+                and self.low is not None:
+            descriptor.integer_range = [IntegerRange(from_value=int(self.low),
+                                                     to_value=int(self.high), step=1)]
+        return descriptor
+
+
+PARAMETERS: tuple[ParamSpec, ...] = (
+    # read at configure / activate
+    ParamSpec('gallery_dir', '', 'Gallery directory built by "spikevim gallery build" '
+              '(required)', setup=True),
+    ParamSpec('weights', '', 'Encoder weights (.safetensors or .pth); empty: the deterministic '
+              'initialisation. Must be the weights the gallery was built with', setup=True),
+    ParamSpec('runtime', 'auto', 'Encoder runtime', choices=('auto', 'eager', 'fast', 'int8'),
+              setup=True),
+    ParamSpec('verify_gallery_checksums', True, 'Check the sha256 of every gallery file at '
+              'configure', setup=True),
+    ParamSpec('max_frame_rate', 5.0, 'Frames accepted per second of image stamps (newer frames '
+              'replace older ones anyway); 0: no limit', 'Hz', 0.0, 100.0),
+    ParamSpec('diagnostics_period', 1.0, 'Period of /diagnostics', 's', 0.1, 60.0,
+              read_only=True),
+    ParamSpec('frame_id', 'camera', 'frame_id of ~/fix when the image header has none'),
+    ParamSpec('camera_hfov_deg', 0.0, 'Horizontal field of view used until camera_info '
+              'arrives; below 1: unknown (the localizer searches the scale)', 'deg', 0.0, 170.0),
+    ParamSpec('default_altitude_agl', 0.0, 'Height above ground used when the altitude_agl '
+              'input is absent or stale; 0: unknown', 'm', 0.0, 10000.0),
+    ParamSpec('altitude_timeout', 2.0, 'Age after which an altitude_agl message is stale', 's',
+              0.05, 60.0),
+    # GNSS monitor (applied live)
+    ParamSpec('gnss_timeout', 1.0, 'LOST when no GNSS fix arrived for this long', 's', 0.05,
+              60.0, target='monitor.timeout_s'),
+    ParamSpec('gnss_max_horizontal_sigma', 10.0, 'LOST when a GNSS fix reports a larger '
+              'horizontal 1-sigma (covariance known)', 'm', 0.1, 1000.0,
+              target='monitor.max_horizontal_sigma_m'),
+    ParamSpec('spoof_gate_chi2', 13.8, 'Squared Mahalanobis gate between GNSS and a confident '
+              'vision fix (13.8: chi2 2 dof 99.9 %)', '', 1.0, 1000.0,
+              target='monitor.spoof_gate_chi2'),
+    ParamSpec('spoof_max_gap', 1.0, 'Compare GNSS and vision fixes only this close in stamp',
+              's', 0.0, 10.0, target='monitor.spoof_max_gap_s'),
+    ParamSpec('spoof_speed', 20.0, 'Motion allowance per second of stamp difference in the '
+              'spoofing gate', 'm/s', 0.0, 200.0, target='monitor.spoof_speed_m_s'),
+    ParamSpec('recover_good_fixes', 5, 'Consecutive good GNSS fixes needed to return to OK',
+              '', 0, 1000, target='monitor.recover_good_fixes'),
+    ParamSpec('recover_seconds', 2.0, '... spanning at least this long', 's', 0.0, 600.0,
+              target='monitor.recover_seconds'),
+    # search prior and vision fix altitude (applied live)
+    ParamSpec('prior_radius', 100.0, 'Search radius around a fresh trusted position (plus 3 '
+              'sigma of it)', 'm', 1.0, 100000.0, target='pipeline.prior_radius_m'),
+    ParamSpec('prior_growth', 15.0, 'Search radius growth per second since that position',
+              'm/s', 0.0, 500.0, target='pipeline.prior_growth_m_s'),
+    ParamSpec('prior_max_radius', 3000.0, 'Beyond this radius the whole gallery is searched',
+              'm', 1.0, 1.0e6, target='pipeline.prior_max_radius_m'),
+    ParamSpec('ground_altitude', 0.0, 'Ellipsoidal height of the ground; vision fix altitude '
+              'before any GNSS altitude is known is this plus the height above ground', 'm',
+              -500.0, 9000.0, target='pipeline.ground_altitude_m'),
+    ParamSpec('vertical_sigma', 10.0, 'Altitude 1-sigma written into vision fixes', 'm', 0.1,
+              1000.0, target='pipeline.vertical_sigma_m'),
+    # autopilot adapters
+    ParamSpec('geoid_separation', 0.0, 'Ellipsoid minus geoid height at the site (NMEA and '
+              'GPS_INPUT altitudes are above mean sea level)', 'm', -120.0, 120.0),
+    ParamSpec('nmea_device', '', 'Serial port or file that receives GGA+GST of ~/fix_selected; '
+              'empty: off', setup=True),
+    ParamSpec('nmea_baud', 115200, 'Baud rate of nmea_device (needs pyserial)', 'baud', 1200,
+              4000000, setup=True),
+    ParamSpec('mavros_gps_input', False, 'Publish ~/fix_selected as mavros_msgs/GPSINPUT on '
+              'mavros/gps_input/gps_input (ArduPilot GPS1_TYPE=14); needs mavros_msgs',
+              setup=True),
+)
+
+SPECS: dict[str, ParamSpec] = {spec.name: spec for spec in PARAMETERS}
+
+
+def _configs(values: dict[str, Value], prefix: str) -> dict[str, Value]:
+    return {spec.target.split('.', 1)[1]: values[spec.name] for spec in PARAMETERS
+            if spec.target.startswith(prefix + '.')}
+
+
+def monitor_config(values: dict[str, Value]) -> GnssMonitorConfig:
+    """Return the GNSS monitor configuration for parameter ``values``."""
+    return GnssMonitorConfig(**_configs(values, 'monitor'))
+
+
+def pipeline_config(values: dict[str, Value]) -> PipelineConfig:
+    """Return the pipeline configuration for parameter ``values``."""
+    return PipelineConfig(**_configs(values, 'pipeline'))
+
+
+def defaults() -> dict[str, Value]:
+    """Return every parameter's default value."""
+    return {spec.name: spec.default for spec in PARAMETERS}
+
+
+def markdown_table() -> str:
+    """Return the parameters as a Markdown table (for docs/node.md)."""
+    lines = ['| parameter | default | unit | range | changes | description |',
+             '|---|---|---|---|---|---|']
+    for spec in PARAMETERS:
+        if spec.choices:
+            allowed = ' / '.join(spec.choices)
+        elif spec.low is not None:
+            allowed = f'{spec.low:g} .. {spec.high:g}'
+        else:
+            allowed = ''
+        changes = 'read-only' if spec.read_only else 'unconfigured' if spec.setup else 'live'
+        lines.append(f'| `{spec.name}` | `{spec.default!r}` | {spec.unit} | {allowed} | '
+                     f'{changes} | {spec.description} |')
+    return '\n'.join(lines)

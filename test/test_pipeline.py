@@ -1,0 +1,122 @@
+"""The fallback pipeline with a real gallery, encoder and localizer on rendered map views."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from fallback_world import ALTITUDE_AGL, CAMERA, build_small_gallery, crop_raster, view
+from spikevim_ros.fix import (COVARIANCE_TYPE_APPROXIMATED, COVARIANCE_TYPE_DIAGONAL_KNOWN,
+                              STATUS_FIX, STATUS_NO_FIX, GeoFix)
+from spikevim_ros.geo import horizontal_distance_m
+from spikevim_ros.gnss import GnssHealth, GnssMonitor, GnssMonitorConfig
+from spikevim_ros.pipeline import FallbackPipeline, PipelineConfig
+
+GNSS_ALTITUDE = 312.5
+
+
+@pytest.fixture(scope='module')
+def world(tmp_path_factory):
+    from spikevim_ros.encoder import build_encoder
+    from spikevim_ros.localization import Localizer
+
+    root = tmp_path_factory.mktemp('pipeline_world')
+    encoder = build_encoder('T', runtime='auto')
+    gallery = build_small_gallery(root, encoder)
+    return Localizer(gallery, encoder), crop_raster(root)
+
+
+def make_pipeline(localizer, **monitor) -> FallbackPipeline:
+    config = GnssMonitorConfig(**{'recover_good_fixes': 2, 'recover_seconds': 0.0,
+                                  'timeout_s': 1.0, **monitor})
+    return FallbackPipeline(localizer, GnssMonitor(config),
+                            PipelineConfig(prior_radius_m=60.0, prior_growth_m_s=10.0,
+                                           ground_altitude_m=150.0, vertical_sigma_m=7.0))
+
+
+def gnss(stamp: float, lat: float, lon: float, status: int = STATUS_FIX) -> GeoFix:
+    return GeoFix(stamp=stamp, latitude=lat, longitude=lon, altitude=GNSS_ALTITUDE,
+                  status=status, covariance_enu=np.diag([4.0, 4.0, 16.0]),
+                  covariance_type=COVARIANCE_TYPE_DIAGONAL_KNOWN, frame_id='gnss')
+
+
+def feed_good(pipe: FallbackPipeline, lat: float, lon: float, start: float, count: int
+              ) -> list:
+    return [pipe.on_gnss(gnss(start + 0.1 * k, lat, lon), start + 0.1 * k)
+            for k in range(count)]
+
+
+def test_gnss_selected_while_ok_vision_while_lost_and_hysteresis_back(world):
+    localizer, raster = world
+    pipe = make_pipeline(localizer, recover_seconds=1.0)
+    image, lat, lon = view(raster, 20.0, -15.0)
+    selected = feed_good(pipe, lat, lon, 10.0, 11)           # 2 fixes needed, over 1.0 s
+    assert all(s is None for s in selected[:10]) and selected[10] is not None
+    prior = pipe.prior(11.1)
+    assert prior.radius_m == pytest.approx(60.0 + 3 * 2.0 + 10.0 * 0.1)
+
+    out = pipe.on_frame(image, stamp=11.05, now=11.1, altitude_agl=ALTITUDE_AGL, camera=CAMERA,
+                        frame_id='cam_down')
+    assert out.gnss_status.health is GnssHealth.OK and out.selected is None
+    fix = out.vision_fix
+    assert out.result.verified and fix is not None
+    assert horizontal_distance_m(lat, lon, fix.latitude, fix.longitude) < 10.0
+    assert (fix.stamp, fix.status, fix.frame_id) == (11.05, STATUS_FIX, 'cam_down')
+    assert fix.altitude == GNSS_ALTITUDE                       # last good GNSS altitude
+    assert fix.covariance_type == COVARIANCE_TYPE_APPROXIMATED
+    np.testing.assert_allclose(fix.covariance_enu[:2, :2], out.result.covariance_en_m2)
+    assert fix.covariance_enu[2, 2] == pytest.approx(49.0)
+    assert out.prior is not None
+
+    assert pipe.on_gnss(gnss(11.2, lat, lon, STATUS_NO_FIX), 11.2) is None
+    out = pipe.on_frame(image, stamp=11.25, now=11.3, altitude_agl=ALTITUDE_AGL, camera=CAMERA)
+    assert out.gnss_status.health is GnssHealth.LOST and 'no fix' in out.gnss_status.reason
+    assert out.selected is out.vision_fix and out.selected is not None
+
+    back = feed_good(pipe, lat, lon, 11.4, 11)
+    assert all(s is None for s in back[:10]) and back[10] is not None
+    assert pipe.tick(12.5).health is GnssHealth.OK
+
+
+def test_spoofed_jump_is_caught_by_the_next_frame(world):
+    localizer, raster = world
+    pipe = make_pipeline(localizer)
+    image, lat, lon = view(raster, -25.0, 30.0)
+    feed_good(pipe, lat, lon, 20.0, 3)
+    assert pipe.on_frame(image, 20.3, 20.3, ALTITUDE_AGL, CAMERA).result.verified
+    # 2 s later (beyond the stamp gap of that vision fix) the GNSS jumps 300 m
+    jumped = horizontal_distance_m(lat, lon, lat, lon + 0.0047)
+    assert jumped > 250.0
+    assert pipe.on_gnss(gnss(22.3, lat, lon + 0.0047), 22.3) is not None  # not yet comparable
+    prior = pipe.prior(22.4)
+    assert prior.radius_m > jumped / 2     # holds both the vision and the GNSS position
+    out = pipe.on_frame(image, 22.35, 22.4, ALTITUDE_AGL, CAMERA)
+    assert out.gnss_status.health is GnssHealth.LOST
+    assert out.gnss_status.reason.startswith('spoofing suspected')
+    assert out.selected is not None
+    assert horizontal_distance_m(lat, lon, out.selected.latitude, out.selected.longitude) < 10.0
+    assert pipe.on_gnss(gnss(22.5, lat, lon + 0.0047), 22.5) is None
+
+
+def test_without_gnss_altitude_comes_from_ground_height_and_agl(world):
+    localizer, raster = world
+    pipe = make_pipeline(localizer)
+    image, lat, lon = view(raster, 0.0, 0.0)
+    assert pipe.prior(5.0) is None                       # nothing trusted: whole gallery
+    out = pipe.on_frame(image, 5.0, 5.0, altitude_agl=ALTITUDE_AGL, camera=CAMERA)
+    assert out.vision_fix is not None and out.selected is out.vision_fix
+    assert out.vision_fix.altitude == pytest.approx(150.0 + ALTITUDE_AGL)
+    assert not math.isnan(out.vision_fix.altitude)
+    # the verified fix is now the prior's anchor, growing with its age
+    assert pipe.prior(7.0).radius_m == pytest.approx(
+        60.0 + 3 * out.vision_fix.horizontal_sigma_m + 10.0 * 2.0)
+    assert pipe.prior(500.0) is None
+
+
+def test_pipeline_config_refuses_bad_values():
+    with pytest.raises(ValueError, match='prior_radius_m'):
+        PipelineConfig(prior_radius_m=0.0)
+    with pytest.raises(ValueError, match='ground_altitude_m'):
+        PipelineConfig(ground_altitude_m=math.inf)
