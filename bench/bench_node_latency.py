@@ -61,7 +61,7 @@ def main(argv=None) -> int:
     from spikevim_ros.pipeline import FallbackPipeline
 
     work = Path(tempfile.mkdtemp(prefix='bench_node_'))
-    encoder = build_encoder('T', runtime=args.runtime)
+    encoder = build_encoder('T', 'demo', runtime=args.runtime)
     if args.gallery is None:
         gallery = build_small_gallery(work, encoder)
         raster = crop_raster(work)

@@ -33,7 +33,7 @@ def world(tmp_path_factory):
     from spikevim_ros.encoder import build_encoder
 
     root = tmp_path_factory.mktemp('node_world')
-    build_small_gallery(root, build_encoder('T'))
+    build_small_gallery(root, build_encoder('T', 'demo'))
     return root / 'gallery', crop_raster(root)
 
 

@@ -4,6 +4,7 @@ from typing import Optional
 
 from .backbone import INIT_SEED, create_backbone, variant_config
 from .model import SpikeEncoder
+from .shipped import resolve_weights
 from .weights import load_weights
 
 RUNTIMES = ('eager', 'fast', 'int8', 'auto')
@@ -27,7 +28,8 @@ def build_encoder(variant: str = 'T', weights: Optional[str] = None,
     Build the E-SpikeFormer descriptor encoder in eval mode.
 
     ``variant`` is "T" (10M, 240-d) or "S" (19M, 360-d); ``weights`` a ``.safetensors`` file of
-    ours or the authors' ``.pth``; without weights the init is deterministic (seed 0).
+    ours or the authors' ``.pth``, or "demo" for the shipped demo model; without weights
+    ("none" or None) the init is deterministic (seed 0).
     ``runtime``: "eager" (trainable reference), "fast" (BN-folded fp32), "int8" (onnxruntime
     static int8) or "auto".
     """
@@ -36,6 +38,7 @@ def build_encoder(variant: str = 'T', weights: Optional[str] = None,
     runtime = resolve_runtime(runtime)
     backbone = create_backbone(variant)
     weights_id = f'random-init-seed{INIT_SEED}'
+    weights = resolve_weights(weights)
     if weights is not None:
         weights_id = load_weights(backbone, weights, variant)
     encoder = SpikeEncoder(backbone, variant, weights_id, runtime).eval()

@@ -27,7 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     build.add_argument('--index', default='auto', choices=['auto', 'flat', 'ivfpq', 'hnsw'])
     build.add_argument('--tms', action='store_true', help='tile folders use TMS (flipped y)')
     build.add_argument('--variant', default='T', help='encoder variant (T or S)')
-    build.add_argument('--weights', default=None, help='encoder weights (.safetensors)')
+    build.add_argument('--weights', default='demo',
+                       help='encoder weights: a .safetensors file, "demo" (the shipped demo '
+                            'model, default) or "none" (untrained)')
     build.add_argument('--runtime', default='auto', help='encoder runtime')
     build.add_argument('--overwrite', action='store_true', help='replace an existing gallery')
     info = actions.add_parser('info', help='verify a gallery and print its manifest summary')

@@ -21,7 +21,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='height above ground in metres (needs --hfov for scale)')
     parser.add_argument('--hfov', type=float, default=None,
                         help='horizontal field of view of the camera in degrees')
-    parser.add_argument('--weights', default=None, help='encoder weights the gallery used')
+    parser.add_argument('--weights', default='demo',
+                        help='encoder weights the gallery was built with: a .safetensors file, '
+                             '"demo" (the shipped demo model, default) or "none" (untrained)')
     parser.add_argument('--variant', default='T', help='encoder variant (T or S)')
     parser.add_argument('--runtime', default='auto', help='encoder runtime')
 

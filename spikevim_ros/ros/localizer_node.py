@@ -208,7 +208,7 @@ class LocalizerNode(LifecycleNode):
         gallery = Gallery.load(values['gallery_dir'],
                                verify_checksums=values['verify_gallery_checksums'])
         encoder = build_encoder(gallery.manifest['encoder']['variant'],
-                                weights=values['weights'] or None, runtime=values['runtime'])
+                                weights=values['weights'], runtime=values['runtime'])
         check_encoder(gallery.manifest, encoder, gallery.directory)
         self._gallery, self._encoder = gallery, encoder
         localizer = Localizer(gallery, encoder, LocalizerConfig())

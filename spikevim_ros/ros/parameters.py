@@ -71,8 +71,9 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     # read at configure / activate
     ParamSpec('gallery_dir', '', 'Gallery directory built by "spikevim gallery build" '
               '(required)', setup=True),
-    ParamSpec('weights', '', 'Encoder weights (.safetensors or .pth); empty: the deterministic '
-              'initialisation. Must be the weights the gallery was built with', setup=True),
+    ParamSpec('weights', 'demo', 'Encoder weights: a .safetensors or .pth file, "demo" (the '
+              'shipped demo model) or "none" (untrained). Must be the weights the gallery was '
+              'built with', setup=True),
     ParamSpec('runtime', 'auto', 'Encoder runtime', choices=('auto', 'eager', 'fast', 'int8'),
               setup=True),
     ParamSpec('verify_gallery_checksums', True, 'Check the sha256 of every gallery file at '

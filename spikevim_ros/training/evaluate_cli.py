@@ -135,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
     rows = []
     splits = _splits(args)
     for weights in args.weights:
-        encoder = build_encoder(args.variant, None if weights == 'none' else weights,
+        encoder = build_encoder(args.variant, weights,
                                 args.runtime)
         for size in args.sizes:
             for name, split in splits:

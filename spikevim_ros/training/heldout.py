@@ -47,7 +47,7 @@ def localization_errors(weights: str, raster_path: str, tile_side: float, frames
     A frame without a fix counts as an infinite error (``null`` in ``errors_m``). ``top_k``
     verifies only the K best retrieved tiles, as the localizer does in large galleries.
     """
-    encoder = build_encoder('T', None if weights == 'none' else weights, 'fast')
+    encoder = build_encoder('T', weights, 'fast')
     gallery = build_gallery([raster_path], work_dir / Path(weights).stem, encoder,
                             GalleryBuildConfig(tile_sides_m=(tile_side,), input_size=size,
                                                overwrite=True, progress=False))
