@@ -1,0 +1,1 @@
+"""Offline replay of ROS 2 bags through the node's pipeline: metrics, plots, reports."""

@@ -1,0 +1,85 @@
+"""Short human-readable replay reports (Markdown or HTML) that link the plots and files."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+
+def _fmt(value, unit: str = '', digits: int = 1) -> str:
+    if value is None:
+        return 'n/a'
+    if isinstance(value, float):
+        return f'{value:.{digits}f}{unit}'
+    return f'{value}{unit}'
+
+
+def key_rows(metrics: dict) -> list[tuple[str, str]]:
+    """Return the headline (label, value) pairs printed by the CLI and shown in reports."""
+    outage = metrics.get('vision_error_in_outage', {})
+    overall = metrics.get('vision_error', {})
+    fraction = metrics.get('outage_fix_fraction')
+    consistency = metrics.get('covariance_consistency', {})
+    timing = metrics.get('processing_time_s', {})
+    rows = [
+        ('frames processed', f"{metrics.get('frames', 0)} of {metrics.get('frames_in_bag', 0)}"
+                             ' in the bag'),
+        ('frames with a vision fix', _fmt(metrics.get('frames_with_vision_fix'))),
+        ('frames while GNSS denied', _fmt(metrics.get('frames_in_outage'))),
+        ('fix available while GNSS denied',
+         'n/a' if fraction is None else f'{100.0 * fraction:.1f} %'),
+        ('vision error while denied: median / p95 / max',
+         f"{_fmt(outage.get('median_m'), ' m')} / {_fmt(outage.get('p95_m'), ' m')} / "
+         f"{_fmt(outage.get('max_m'), ' m')}"),
+        ('vision error overall: median / p95',
+         f"{_fmt(overall.get('median_m'), ' m')} / {_fmt(overall.get('p95_m'), ' m')}"),
+        ('GNSS loss detected after fault start', _fmt(metrics.get('detection_delay_s'), ' s', 2)),
+        ('first fallback fix after loss declared',
+         _fmt(metrics.get('first_fallback_latency_s'), ' s', 2)),
+        ('errors inside reported 2-sigma',
+         'n/a' if consistency.get('inside_2sigma') is None else
+         f"{100.0 * consistency['inside_2sigma']:.0f} % (ideal "
+         f"{100.0 * consistency['expected_inside_2sigma']:.0f} %)"),
+        ('processing time per frame: median / p95',
+         f"{_fmt(timing.get('median'), ' s', 3)} / {_fmt(timing.get('p95'), ' s', 3)}"),
+    ]
+    for spoof in metrics.get('spoofing', []):
+        verdict = 'detected' if spoof['detected'] else 'NOT detected'
+        delay = '' if spoof['delay_s'] is None else f" after {spoof['delay_s']:.2f} s"
+        rows.append((f"spoofing {spoof['kind']} at {spoof['start_s']:.0f} s", verdict + delay))
+    return rows
+
+
+def write_report(out_dir: Path, metrics: dict, plots: dict[str, Path], title: str,
+                 fmt: str = 'md') -> Path:
+    """Write ``report.md`` or ``report.html`` into ``out_dir`` and return its path."""
+    rows = key_rows(metrics)
+    losses = metrics.get('loss_declared', [])
+    names = {'track': 'Track over the map', 'error': 'Error over time',
+             'cdf': 'Error distribution'}
+    if fmt == 'html':
+        table = '\n'.join(f'<tr><td>{html.escape(a)}</td><td>{html.escape(b)}</td></tr>'
+                          for a, b in rows)
+        loss_items = '\n'.join(
+            f"<li>{e['t']:.2f} s: {html.escape(e['reason'])}</li>" for e in losses)
+        figures = '\n'.join(f'<h2>{names.get(k, k)}</h2><img src="{p.name}" width="900">'
+                            for k, p in plots.items())
+        text = (f'<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}'
+                f'</title></head><body style="font-family:sans-serif;max-width:960px">'
+                f'<h1>{html.escape(title)}</h1><table border="1" cellpadding="4">{table}'
+                f'</table><h2>GNSS monitor: loss declared</h2><ul>{loss_items}</ul>{figures}'
+                '<p>Files: metrics.json, frames.csv, output_bag/</p></body></html>\n')
+        path = out_dir / 'report.html'
+    else:
+        lines = [f'# {title}', '', '| metric | value |', '|---|---|']
+        lines += [f'| {a} | {b} |' for a, b in rows]
+        lines += ['', '## GNSS monitor: loss declared', '']
+        lines += [f"- {e['t']:.2f} s: {e['reason']}" for e in losses] or ['- never']
+        for key, path in plots.items():
+            lines += ['', f'## {names.get(key, key)}', '', f'![{key}]({path.name})']
+        lines += ['', 'Files: `metrics.json` (all numbers), `frames.csv` (one row per frame), '
+                  '`output_bag/` (the node\'s topics).', '']
+        text = '\n'.join(lines)
+        path = out_dir / 'report.md'
+    path.write_text(text)
+    return path
