@@ -25,6 +25,7 @@ ARGUMENTS = (
      'YAML file with the node parameters'),
     ('namespace', '', 'Namespace of the node'),
     ('image_topic', 'image', 'Camera images (sensor_msgs/Image; <topic>/compressed also works)'),
+    ('camera_info_topic', 'camera_info', 'Camera intrinsics (sensor_msgs/CameraInfo, optional)'),
     ('gnss_topic', 'gnss/fix', 'Primary GNSS (sensor_msgs/NavSatFix)'),
     ('gallery_dir', '', 'Gallery directory (overrides params_file when not empty)'),
     ('weights', '', 'Encoder weights (overrides params_file when not empty)'),
@@ -51,6 +52,7 @@ def _launch_setup(context):
         namespace=value('namespace'), output='screen',
         parameters=[value('params_file'), overrides],
         remappings=[('image', image_topic), ('image/compressed', f'{image_topic}/compressed'),
+                    ('camera_info', value('camera_info_topic')),
                     ('gnss/fix', value('gnss_topic'))],
         arguments=['--ros-args', '--log-level', value('log_level')])
     actions = [node]

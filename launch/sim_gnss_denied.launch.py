@@ -13,10 +13,10 @@ ros_gz_sim and ros_gz_bridge (not exercised in this repository's CI).
 """
 
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, GroupAction, IncludeLaunchDescription
+from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription
 from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
-from launch_ros.actions import Node, SetRemap
+from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
 
 IMAGE_TOPIC = '/camera/image_raw'
@@ -35,16 +35,13 @@ def generate_launch_description() -> LaunchDescription:
     bridge = Node(package='ros_gz_bridge', executable='parameter_bridge', output='screen',
                   parameters=[{'config_file': PathJoinSubstitution([world_dir, 'bridge.yaml']),
                                'use_sim_time': True}])
-    localizer = GroupAction([
-        SetRemap(src='camera_info', dst=CAMERA_INFO_TOPIC),
-        IncludeLaunchDescription(
-            PythonLaunchDescriptionSource(PathJoinSubstitution(
-                [FindPackageShare('spikevim_ros'), 'launch', 'localize.launch.py'])),
-            launch_arguments={'use_sim_time': 'true', 'image_topic': IMAGE_TOPIC,
-                              'gnss_topic': GNSS_TOPIC,
-                              'gallery_dir': LaunchConfiguration('gallery_dir'),
-                              'weights': LaunchConfiguration('weights')}.items()),
-    ])
+    localizer = IncludeLaunchDescription(
+        PythonLaunchDescriptionSource(PathJoinSubstitution(
+            [FindPackageShare('spikevim_ros'), 'launch', 'localize.launch.py'])),
+        launch_arguments={'use_sim_time': 'true', 'image_topic': IMAGE_TOPIC,
+                          'camera_info_topic': CAMERA_INFO_TOPIC, 'gnss_topic': GNSS_TOPIC,
+                          'gallery_dir': LaunchConfiguration('gallery_dir'),
+                          'weights': LaunchConfiguration('weights')}.items())
     return LaunchDescription([
         DeclareLaunchArgument('world_dir', description='folder written by '
                               '"python -m spikevim_ros.sim.gazebo MAP DIR"'),

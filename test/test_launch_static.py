@@ -11,8 +11,9 @@ from spikevim_ros.ros.parameters import PARAMETERS
 
 ROOT = Path(__file__).resolve().parents[1]
 LAUNCH = ROOT / 'launch' / 'localize.launch.py'
-REQUIRED_ARGUMENTS = {'use_sim_time', 'params_file', 'namespace', 'image_topic', 'gnss_topic',
-                      'gallery_dir', 'weights', 'autostart', 'log_level'}
+REQUIRED_ARGUMENTS = {'use_sim_time', 'params_file', 'namespace', 'image_topic',
+                      'camera_info_topic', 'gnss_topic', 'gallery_dir', 'weights', 'autostart',
+                      'log_level'}
 
 
 def launch_tree() -> ast.Module:
