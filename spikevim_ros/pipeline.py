@@ -31,6 +31,8 @@ class PipelineConfig:
     prior_max_radius_m: float = 3000.0  # beyond this radius the whole gallery is searched
     ground_altitude_m: float = 0.0      # ellipsoidal ground height, when no GNSS altitude yet
     vertical_sigma_m: float = 10.0      # altitude 1-sigma written into vision fixes
+    tilt_sigma_deg: float = 1.0         # camera tilt from nadir per axis, attitude unknown
+    attitude_sigma_deg: float = 0.5     # error of a given attitude per axis
 
     def __post_init__(self) -> None:
         """Refuse non-finite values and non-positive radii or sigmas, naming the field."""
@@ -41,9 +43,9 @@ class PipelineConfig:
         for name in ('prior_radius_m', 'prior_max_radius_m', 'vertical_sigma_m'):
             if getattr(self, name) <= 0.0:
                 raise ValueError(f'PipelineConfig.{name} must be > 0, got {getattr(self, name)}')
-        if self.prior_growth_m_s < 0.0:
-            raise ValueError(f'PipelineConfig.prior_growth_m_s must be >= 0, '
-                             f'got {self.prior_growth_m_s}')
+        for name in ('prior_growth_m_s', 'tilt_sigma_deg', 'attitude_sigma_deg'):
+            if getattr(self, name) < 0.0:
+                raise ValueError(f'PipelineConfig.{name} must be >= 0, got {getattr(self, name)}')
 
 
 @dataclass(frozen=True)
@@ -138,7 +140,8 @@ class FallbackPipeline:
         with self._lock:
             # GNSS callbacks may have advanced the clock while the frame was being localized
             now = max(now, self._latest_now)
-            vision = self._vision_fix(result, stamp, frame_id, altitude_agl)
+            vision = self._vision_fix(result, stamp, frame_id, altitude_agl,
+                                      attitude_known=attitude_deg is not None)
             if vision is not None:
                 self.monitor.on_vision(vision, now, confident=bool(result.verified))
                 if result.verified:
@@ -183,14 +186,31 @@ class FallbackPipeline:
                 return self.config.ground_altitude_m + float(agl)
         return self.config.ground_altitude_m
 
+    def _tilt_variance_m2(self, altitude_agl: float | None, result: LocalizationResult,
+                          attitude_known: bool) -> float:
+        """
+        Return the variance (per horizontal axis) that camera tilt adds to the drone position.
+
+        The localizer measures where the optical axis (or, with attitude, the computed nadir)
+        meets the ground; an unknown or imperfectly known tilt moves that point by
+        height x tan(tilt) away from the point under the drone.
+        """
+        sigma_deg = self.config.attitude_sigma_deg if attitude_known else \
+            self.config.tilt_sigma_deg
+        for agl in (altitude_agl, result.altitude_agl_m):
+            if agl is not None and math.isfinite(agl) and agl > 0.0:
+                return (float(agl) * math.tan(math.radians(sigma_deg))) ** 2
+        return 0.0
+
     def _vision_fix(self, result: LocalizationResult, stamp: float, frame_id: str,
-                    altitude_agl: float | None) -> GeoFix | None:
+                    altitude_agl: float | None, attitude_known: bool) -> GeoFix | None:
         cov_en = np.asarray(result.covariance_en_m2, dtype=np.float64)
         if not (result.fix and math.isfinite(result.latitude) and math.isfinite(result.longitude)
                 and cov_en.shape == (2, 2) and np.all(np.isfinite(cov_en))):
             return None
         cov = np.zeros((3, 3))
-        cov[:2, :2] = 0.5 * (cov_en + cov_en.T)
+        cov[:2, :2] = 0.5 * (cov_en + cov_en.T) \
+            + self._tilt_variance_m2(altitude_agl, result, attitude_known) * np.eye(2)
         cov[2, 2] = self.config.vertical_sigma_m ** 2
         return GeoFix(stamp=stamp, latitude=float(result.latitude),
                       longitude=float(result.longitude),

@@ -66,7 +66,9 @@ def test_gnss_selected_while_ok_vision_while_lost_and_hysteresis_back(world):
     assert (fix.stamp, fix.status, fix.frame_id) == (11.05, STATUS_FIX, 'cam_down')
     assert fix.altitude == GNSS_ALTITUDE                       # last good GNSS altitude
     assert fix.covariance_type == COVARIANCE_TYPE_APPROXIMATED
-    np.testing.assert_allclose(fix.covariance_enu[:2, :2], out.result.covariance_en_m2)
+    tilt = (ALTITUDE_AGL * math.tan(math.radians(PipelineConfig().tilt_sigma_deg))) ** 2
+    np.testing.assert_allclose(fix.covariance_enu[:2, :2],
+                               out.result.covariance_en_m2 + tilt * np.eye(2))
     assert fix.covariance_enu[2, 2] == pytest.approx(49.0)
     assert out.prior is not None
 

@@ -118,6 +118,11 @@ PARAMETERS: tuple[ParamSpec, ...] = (
               -500.0, 9000.0, target='pipeline.ground_altitude_m'),
     ParamSpec('vertical_sigma', 10.0, 'Altitude 1-sigma written into vision fixes', 'm', 0.1,
               1000.0, target='pipeline.vertical_sigma_m'),
+    ParamSpec('tilt_sigma', 1.0, 'Camera tilt from nadir (1-sigma per axis) when no attitude is '
+              'given: 1 for a gimbal, 3-5 for a body-fixed camera; adds height x tan(tilt) to '
+              'the vision fix covariance', 'deg', 0.0, 45.0, target='pipeline.tilt_sigma_deg'),
+    ParamSpec('attitude_sigma', 0.5, 'Error of a given camera attitude (1-sigma per axis)',
+              'deg', 0.0, 45.0, target='pipeline.attitude_sigma_deg'),
     # autopilot adapters
     ParamSpec('geoid_separation', 0.0, 'Ellipsoid minus geoid height at the site (NMEA and '
               'GPS_INPUT altitudes are above mean sea level)', 'm', -120.0, 120.0),
