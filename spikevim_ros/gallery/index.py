@@ -27,9 +27,19 @@ def choose_kind(count: int, kind: str = 'auto') -> str:
     return kind
 
 
+IVF_NPROBE = 32          # lists scanned per query (recall/latency trade-off, bench_search.py)
+HNSW_EF_SEARCH = 128     # HNSW candidate list per query
+
+
 def build_index(descriptors: np.ndarray, kind: str = 'auto', pq_bytes: int = 30,
                 hnsw_links: int = 32) -> faiss.Index:
-    """Build an inner-product index over L2-normalised descriptors [N, D]."""
+    """
+    Build an inner-product index over L2-normalised descriptors [N, D].
+
+    IVF-PQ uses about sqrt(N) lists trained on a sample of 64 per list (at least 20k), and
+    scans ``IVF_NPROBE`` of them per query; HNSW searches with ``HNSW_EF_SEARCH``. Both
+    settings are stored in the index file.
+    """
     x = np.ascontiguousarray(descriptors, dtype=np.float32)
     count, dim = x.shape
     kind = choose_kind(count, kind)
@@ -38,16 +48,17 @@ def build_index(descriptors: np.ndarray, kind: str = 'auto', pq_bytes: int = 30,
     elif kind == 'hnsw':
         index = faiss.IndexHNSWFlat(dim, hnsw_links, faiss.METRIC_INNER_PRODUCT)
         index.hnsw.efConstruction = 80
+        index.hnsw.efSearch = HNSW_EF_SEARCH
     else:
         if dim % pq_bytes:
             raise ValueError(f'descriptor dim {dim} is not divisible by pq_bytes {pq_bytes}')
-        lists = max(1, min(int(4 * math.sqrt(count)), count // 39))
+        lists = max(1, min(int(math.sqrt(count)), count // 39))
         quantizer = faiss.IndexFlatIP(dim)
         index = faiss.IndexIVFPQ(quantizer, dim, lists, pq_bytes, 8, faiss.METRIC_INNER_PRODUCT)
         rng = np.random.default_rng(0)
-        sample = x[rng.choice(count, size=min(count, 256 * max(lists, 256)), replace=False)]
+        sample = x[rng.choice(count, size=min(count, max(64 * lists, 20_000)), replace=False)]
         index.train(sample)
-        index.nprobe = min(lists, 16)
+        index.nprobe = min(lists, IVF_NPROBE)
     index.add(x)
     return index
 

@@ -93,7 +93,8 @@ def _jacobian_scale(transform: np.ndarray, width: int, height: int) -> float:
     jac = cv2.perspectiveTransform(np.array([[[width / 2, height / 2], [width / 2 + 1, height / 2],
                                               [width / 2, height / 2 + 1]]], np.float64),
                                    transform)[0]
-    return float(np.sqrt(abs(np.cross(jac[1] - jac[0], jac[2] - jac[0]))))
+    (ax, ay), (bx, by) = jac[1] - jac[0], jac[2] - jac[0]
+    return float(np.sqrt(abs(ax * by - ay * bx)))
 
 
 def shrink(gray: np.ndarray, valid: np.ndarray, factor: float
@@ -163,6 +164,7 @@ def coarse_search(window: MapWindow, gray: np.ndarray, valid: np.ndarray,
     win = window.field
     integral = cv2.integral((win * win).sum(axis=2).astype(np.float64))
     found: list[tuple[float, np.ndarray, tuple[int, int]]] = []
+    peaks = max(2, -(-keep // len(angles_deg)))
     for mpu in metres_per_unit:
         to_window = rotation_scale(0.0, mpu / window.gsd) @ query_to_plane
         factor = _jacobian_scale(to_window, w, h)
@@ -186,7 +188,7 @@ def coarse_search(window: MapWindow, gray: np.ndarray, valid: np.ndarray,
             energy = _box_sums(integral, size[0], size[1]).astype(np.float32) * support
             floor = max(float(np.median(energy)), 1e-6)
             score = corr / (norm * np.sqrt(np.maximum(energy, floor)))
-            for _ in range(2):
+            for _ in range(peaks):
                 _, best, _, loc = cv2.minMaxLoc(score)
                 found.append((float(best), transform, loc))
                 r = max(2, min(size) // 3)
@@ -238,6 +240,24 @@ def _subpixel(score: np.ndarray, x: int, y: int) -> tuple[float, float]:
     return x + dx, y + dy
 
 
+def _patch_centres(query_to_window: np.ndarray, shape: tuple[int, int], grid: int,
+                   patch: int) -> np.ndarray:
+    """
+    Return integer window pixels of a patch grid laid over the frame itself.
+
+    The grid follows the frame (about ``grid`` x ``grid`` points, more along its long side), so
+    that a rotated frame keeps all its patches; it is inset by a patch diagonal.
+    """
+    h, w = shape
+    inset = 0.75 * patch / max(_jacobian_scale(query_to_window, w, h), 1e-9)
+    cols = max(2, int(round(grid * np.sqrt(w / h))))
+    rows = max(2, int(round(grid * np.sqrt(h / w))))
+    gx = np.linspace(min(inset, w / 2), max(w - inset, w / 2), cols)
+    gy = np.linspace(min(inset, h / 2), max(h - inset, h / 2), rows)
+    points = np.stack(np.meshgrid(gx, gy), axis=-1).reshape(1, -1, 2)
+    return np.round(cv2.perspectiveTransform(points, query_to_window)[0]).astype(int)
+
+
 def match_patches(window: MapWindow, gray: np.ndarray, valid: np.ndarray,
                   query_to_window: np.ndarray, grid: int, patch: int, radius: int,
                   min_ncc: float) -> tuple[np.ndarray, np.ndarray, int]:
@@ -246,36 +266,32 @@ def match_patches(window: MapWindow, gray: np.ndarray, valid: np.ndarray,
     size = (win.shape[1], win.shape[0])
     w_gray, w_valid = warp_into(gray, valid, query_to_window, size)
     q_field = edge_field(w_gray, w_valid)
-    ys, xs = np.nonzero(w_valid)
-    if xs.size == 0:
+    if not w_valid.any():
         return np.empty((0, 2)), np.empty((0, 2)), 0
     half = patch // 2
-    gx = np.linspace(xs.min() + half, xs.max() - half, grid)
-    gy = np.linspace(ys.min() + half, ys.max() - half, grid)
     inverse = np.linalg.inv(query_to_window)
     src, dst, tried = [], [], 0
-    for cy in gy.astype(int):
-        for cx in gx.astype(int):
-            y0, x0 = cy - half, cx - half
-            if y0 - radius < 0 or x0 - radius < 0 or y0 + patch + radius > size[1] or \
-                    x0 + patch + radius > size[0]:
-                continue
-            if w_valid[y0:y0 + patch, x0:x0 + patch].mean() < 0.9:
-                continue
-            region = win[y0 - radius:y0 + patch + radius, x0 - radius:x0 + patch + radius]
-            if (region == 0).all(axis=2).mean() > 0.3:
-                continue
-            tpl = q_field[y0:y0 + patch, x0:x0 + patch]
-            if float((tpl * tpl).mean()) < 1e-2:
-                continue
-            tried += 1
-            score = cv2.matchTemplate(region, tpl, cv2.TM_CCOEFF_NORMED)
-            _, best, _, loc = cv2.minMaxLoc(score)
-            if not np.isfinite(best) or best < min_ncc:
-                continue
-            px, py = _subpixel(score, *loc)
-            src.append((cx, cy))
-            dst.append((cx + px - radius, cy + py - radius))
+    for cx, cy in _patch_centres(query_to_window, gray.shape, grid, patch):
+        y0, x0 = cy - half, cx - half
+        if y0 - radius < 0 or x0 - radius < 0 or y0 + patch + radius > size[1] or \
+                x0 + patch + radius > size[0]:
+            continue
+        if w_valid[y0:y0 + patch, x0:x0 + patch].mean() < 0.9:
+            continue
+        region = win[y0 - radius:y0 + patch + radius, x0 - radius:x0 + patch + radius]
+        if (region == 0).all(axis=2).mean() > 0.3:
+            continue
+        tpl = q_field[y0:y0 + patch, x0:x0 + patch]
+        if float((tpl * tpl).mean()) < 1e-2:
+            continue
+        tried += 1
+        score = cv2.matchTemplate(region, tpl, cv2.TM_CCOEFF_NORMED)
+        _, best, _, loc = cv2.minMaxLoc(score)
+        if not np.isfinite(best) or best < min_ncc:
+            continue
+        px, py = _subpixel(score, *loc)
+        src.append((cx, cy))
+        dst.append((cx + px - radius, cy + py - radius))
     if not src:
         return np.empty((0, 2)), np.empty((0, 2)), tried
     src_q = cv2.perspectiveTransform(np.array(src, np.float64)[None], inverse)[0]

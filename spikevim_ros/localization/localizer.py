@@ -35,6 +35,7 @@ class Localizer:
         lo, hi = self.config.footprint_range
         self._footprints = geometric_range(sides[0] * lo, sides[-1] * hi, self.config.scale_step)
         self._fields = MapFields(gallery.raster)
+        self._valid_bounds: dict[int, tuple[float, float, float, float]] = {}
 
     def localize(self, image_rgb: np.ndarray, prior: Prior | None = None,
                  altitude_agl: float | None = None, camera: PinholeCamera | None = None,
@@ -96,9 +97,18 @@ class Localizer:
         """Return one window per raster covering a small prior disc, or None if it is large."""
         side = 2.0 * prior.radius_m + self.config.window_factor * \
             self._widest_footprint(geometry)
+        # a tilted view sees ground away from the prior's (nadir) position: follow it
+        offset_e, offset_n = geometry.footprint_offset_en()
+        if len(geometry.metres_per_unit) == 1:
+            unit = geometry.metres_per_unit[0]
+            shift = (offset_e * unit, offset_n * unit)
+        else:
+            shift = (0.0, 0.0)
+            side += 2.0 * math.hypot(offset_e, offset_n) * max(geometry.metres_per_unit)
         if side > self.config.prior_window_max_m:
             return None
         windows = []
+        margin = 0.5 * self._widest_footprint(geometry)
         for raster_no in sorted({self.gallery.tiles[int(i)].raster for i in subset}):
             frame = self.gallery.raster(raster_no).frame
             east, north = frame.to_en(prior.latitude, prior.longitude)
@@ -106,8 +116,29 @@ class Localizer:
             nearest = min(members, key=lambda i: math.hypot(
                 self.gallery.tiles[i].centre_east - east,
                 self.gallery.tiles[i].centre_north - north))
-            windows.append((nearest, raster_no, (float(east), float(north)), side))
+            clipped = self._clip_to_map(raster_no, (float(east) + shift[0],
+                                                    float(north) + shift[1]), side, margin)
+            if clipped is not None:
+                windows.append((nearest, raster_no) + clipped)
         return windows
+
+    def _clip_to_map(self, raster_no: int, centre: tuple[float, float], side: float,
+                     margin: float) -> tuple[tuple[float, float], float] | None:
+        """Shrink a square window to the raster's valid area plus ``margin`` (None: no overlap)."""
+        if raster_no not in self._valid_bounds:
+            raster = self.gallery.raster(raster_no)
+            rows, cols = np.nonzero(raster.valid)
+            east, north = raster.pixel_to_en(
+                np.array([cols.min(), cols.max() + 1, cols.max() + 1, cols.min()], float),
+                np.array([rows.min(), rows.min(), rows.max() + 1, rows.max() + 1], float))
+            self._valid_bounds[raster_no] = (east.min(), north.min(), east.max(), north.max())
+        min_e, min_n, max_e, max_n = self._valid_bounds[raster_no]
+        half = side / 2.0
+        lo_e, hi_e = max(centre[0] - half, min_e - margin), min(centre[0] + half, max_e + margin)
+        lo_n, hi_n = max(centre[1] - half, min_n - margin), min(centre[1] + half, max_n + margin)
+        if hi_e <= lo_e or hi_n <= lo_n:
+            return None
+        return ((lo_e + hi_e) / 2.0, (lo_n + hi_n) / 2.0), max(hi_e - lo_e, hi_n - lo_n)
 
     def _coarse(self, windows: list, geometry: QueryGeometry) -> list:
         """Return (score, tile id, placement) of every window's coarse peaks, best first."""

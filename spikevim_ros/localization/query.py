@@ -52,6 +52,16 @@ class QueryGeometry:
     target_px: np.ndarray          # working pixel whose ground position is reported
     camera: PinholeCamera | None   # intrinsics of the working image
 
+    def footprint_offset_en(self) -> tuple[float, float]:
+        """Return the footprint's centre minus the target's, east/north in plane units."""
+        h, w = self.gray.shape
+        corners = np.array([[[0, 0], [w, 0], [w, h], [0, h]]], np.float64)
+        mapped = cv2.perspectiveTransform(corners, self.to_plane)[0]
+        centre = (mapped.min(axis=0) + mapped.max(axis=0)) / 2.0
+        target = cv2.perspectiveTransform(self.target_px[None, None].astype(np.float64),
+                                          self.to_plane)[0, 0]
+        return float(centre[0] - target[0]), float(target[1] - centre[1])
+
     def plane_extent(self) -> float:
         """Return the long side of the frame's footprint in plane units."""
         h, w = self.gray.shape
