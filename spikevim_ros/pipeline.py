@@ -67,16 +67,22 @@ class _Anchor:
     time: float
 
 
-def _enclosing_disc(a: tuple[float, float, float], b: tuple[float, float, float]
-                    ) -> tuple[float, float, float]:
-    """Return the smallest disc (lat, lon, radius) containing discs ``a`` and ``b``."""
+def _combine_discs(a: tuple[float, float, float], b: tuple[float, float, float]
+                   ) -> tuple[float, float, float]:
+    """
+    Return one search disc (lat, lon, radius) from two trusted discs ``a`` and ``b``.
+
+    When one disc lies inside the other, the position is in both, hence in the smaller one
+    (a fresh vision fix inside the growing disc of an old GNSS fix keeps the search small during
+    a long outage). When they disagree, the smallest disc containing both is searched.
+    """
     frame = LocalFrame(a[0], a[1])
     east, north = (float(v) for v in frame.to_en(b[0], b[1]))
     distance = math.hypot(east, north)
     if distance + b[2] <= a[2]:
-        return a
-    if distance + a[2] <= b[2]:
         return b
+    if distance + a[2] <= b[2]:
+        return a
     radius = 0.5 * (distance + a[2] + b[2])
     along = (radius - a[2]) / distance
     lat, lon = frame.to_latlon(east * along, north * along)
@@ -121,8 +127,9 @@ class FallbackPipeline:
         Return the search prior at ``now``.
 
         Each trusted position (last good GNSS fix, last verified vision fix) gives a disc whose
-        radius grows with its age; the prior is the smallest disc holding both (so a GNSS jump
-        never hides the true position from the search), or None beyond ``prior_max_radius_m``.
+        radius grows with its age; the prior is the inner disc when one holds the other, else
+        the smallest disc holding both (so a GNSS jump never hides the true position from the
+        search), or None beyond ``prior_max_radius_m``.
         """
         with self._lock:
             return self._prior(now, self.monitor.evaluate(now))
@@ -158,7 +165,7 @@ class FallbackPipeline:
             return None
         lat, lon, radius = discs[0]
         if len(discs) == 2:
-            lat, lon, radius = _enclosing_disc(discs[0], discs[1])
+            lat, lon, radius = _combine_discs(discs[0], discs[1])
         if radius > self.config.prior_max_radius_m:
             return None
         return Prior(lat, lon, radius)

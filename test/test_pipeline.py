@@ -122,3 +122,18 @@ def test_pipeline_config_refuses_bad_values():
         PipelineConfig(prior_radius_m=0.0)
     with pytest.raises(ValueError, match='ground_altitude_m'):
         PipelineConfig(ground_altitude_m=math.inf)
+
+
+def test_search_disc_is_the_inner_one_when_trusted_discs_nest():
+    from spikevim_ros.pipeline import _combine_discs
+
+    old_gnss = (55.5422, 38.2474, 900.0)         # 60 s old: a wide disc
+    fresh_vision = (55.5430, 38.2480, 110.0)     # inside it
+    assert _combine_discs(old_gnss, fresh_vision) == fresh_vision
+    assert _combine_discs(fresh_vision, old_gnss) == fresh_vision
+    spoofed = (55.5522, 38.2474, 100.0)          # 1.1 km away: the discs disagree
+    lat, lon, radius = _combine_discs(fresh_vision, spoofed)
+    gap = horizontal_distance_m(fresh_vision[0], fresh_vision[1], spoofed[0], spoofed[1])
+    assert radius == pytest.approx(0.5 * (gap + 110.0 + 100.0))
+    assert horizontal_distance_m(lat, lon, fresh_vision[0], fresh_vision[1]) + 110.0 \
+        == pytest.approx(radius, abs=0.5)
