@@ -116,10 +116,11 @@ def test_encoder_rejects_bad_tensors(encoder_t):
         build_encoder('T', runtime='tensorrt')
 
 
-def test_fast_runtime_matches_eager(encoder_t, images):
-    fast = build_encoder('T', runtime='auto')
+def test_fast_runtime_matches_eager(images):
+    encoder_t = build_encoder('T', 'demo', runtime='eager')
+    fast = build_encoder('T', 'demo', runtime='auto')
     assert fast.runtime == 'fast'
-    x = preprocess_batch(images)
+    x = preprocess_batch(images, size=256)
     with torch.no_grad():
         eager, quick = encoder_t(x), fast(x)
         # Conv stages agree to float rounding (a rare boundary flip only touches a patch) ...
@@ -129,8 +130,11 @@ def test_fast_runtime_matches_eager(encoder_t, images):
         for module, fused_module in list(zip(encoder_t.backbone.stages(), fused))[:8]:
             ref, out = module(ref), fused_module(out)
     assert (ref - out).abs().median() < 1e-5
-    # ... and after the attention stages only rounding-level spike flips remain.
-    assert (eager * quick).sum(1).min() > 0.999
+    # ... but every spike is a rounding, so any change of float summation order flips a few
+    # spikes at the k + 1/2 boundaries and the global linear attention spreads them. Eager fp32
+    # itself differs from eager fp64 by such flips (min cosine 0.99984 on 6 photos at 384 with
+    # these weights, docs/encoder.md), so the 0.9999 target holds only up to that noise.
+    assert float((eager * quick).sum(1).min()) > 0.9998
 
 
 def test_spike_train_equals_integer_path(encoder_t, images):

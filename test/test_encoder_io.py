@@ -3,12 +3,14 @@
 import argparse
 import json
 
+import numpy as np
 import pytest
 import torch
 
-from spikevim_ros.encoder import build_encoder, energy, load_image, save_weights
+from spikevim_ros.encoder import build_encoder, energy, load_image, preprocess, save_weights
 from spikevim_ros.encoder.backbone import create_backbone
 from spikevim_ros.encoder.onnx_export import check_onnx, export_onnx
+from spikevim_ros.georaster import load_rasters
 
 
 @pytest.fixture(scope='module')
@@ -78,16 +80,30 @@ def test_onnx_export_matches_pytorch(encoder_t, shared_data, tmp_path):
     assert check_onnx(path, encoder_t, x) > 0.999
 
 
-def test_int8_engine_approximates_fp32(shared_data):
-    """Int8 descriptors stay close to fp32 (not retrieval-exact on untrained weights)."""
-    photos = sorted((shared_data / 'caliterra' / 'images').glob('*.jpg'))[:12:4]
-    images = torch.cat([load_image(p, 128) for p in photos])
-    fp32 = build_encoder('T', runtime='fast')
-    int8 = build_encoder('T', runtime='int8')
+def test_int8_engine_keeps_descriptors_and_retrieval(shared_data):
+    """
+    Spike-exact int8 (demo weights, 384 px): cosine >= 0.999, same ranking of unseen tiles.
+
+    The tiles come from an orthophoto held out of both training and calibration.
+    """
+    ortho = load_rasters(shared_data / 'orthophotos' / 'riotiler_pix4d_bali_0.35m.tif')[0].image
+    corners = [(y, x) for y in (200, 500) for x in (100, 290, 480)]
+    gallery = torch.cat([preprocess(ortho[y:y + 200, x:x + 200], size=384) for y, x in corners])
+    queries = torch.cat([preprocess(np.rot90(ortho[y + 25:y + 175, x + 25:x + 175]).copy(),
+                                    size=384) for y, x in corners[::2]])
+    photos = sorted((shared_data / 'caliterra' / 'images').glob('*.jpg'))[:12:6]
+    held_out = torch.cat([load_image(p, 384) for p in photos])
+    fp32 = build_encoder('T', 'demo', runtime='fast')
+    int8 = build_encoder('T', 'demo', runtime='int8')
     assert int8.runtime == 'int8' and int8.engine.path.endswith('encoder_int8.onnx')
     with torch.no_grad():
-        cos = (fp32(images) * int8(images)).sum(1)
-    assert cos.min() > 0.95
+        ref = [fp32(batch) for batch in (gallery, queries, held_out)]
+        out = [int8(batch) for batch in (gallery, queries, held_out)]
+    for a, b in zip(ref, out):
+        assert (a * b).sum(1).min() > 0.999
+    ranks_fp32 = (ref[1] @ ref[0].T).argsort(1, descending=True)[:, :3]
+    ranks_int8 = (out[1] @ out[0].T).argsort(1, descending=True)[:, :3]
+    assert torch.equal(ranks_fp32, ranks_int8)
 
 
 def test_energy_cli_reports_paper_macs(shared_data, tmp_path):

@@ -6,6 +6,7 @@ the next layer's weights; q/k/v projections are merged into one conv. Outputs eq
 backbone up to float rounding.
 """
 
+import warnings
 from typing import List
 
 import torch
@@ -17,18 +18,18 @@ from .layers import TransformerBlock
 
 
 def fold_conv_bn(conv: nn.Module, bn: nn.Module, in_scale: float = 1.0) -> nn.Conv2d:
-    """Return a ``Conv2d`` equal to ``bn(conv(in_scale * x))`` in eval mode."""
-    weight = conv.weight.detach()
+    """Return a ``Conv2d`` equal to ``bn(conv(in_scale * x))`` in eval mode (folded in fp64)."""
+    weight = conv.weight.detach().double()
     if weight.dim() == 3:
         weight = weight.unsqueeze(-1)
-    std = torch.sqrt(bn.running_var + bn.eps)
-    gain = bn.weight.detach() / std
-    bias = conv.bias.detach() if conv.bias is not None else torch.zeros_like(std)
+    std = torch.sqrt(bn.running_var.double() + bn.eps)
+    gain = bn.weight.detach().double() / std
+    bias = conv.bias.detach().double() if conv.bias is not None else torch.zeros_like(std)
     fused = nn.Conv2d(weight.shape[1] * conv.groups, weight.shape[0], weight.shape[2:],
                       stride=conv.stride[0], padding=conv.padding[0], groups=conv.groups)
     with torch.no_grad():
         fused.weight.copy_(weight * (gain * in_scale).view(-1, 1, 1, 1))
-        fused.bias.copy_(bn.bias.detach() + (bias - bn.running_mean) * gain)
+        fused.bias.copy_(bn.bias.detach().double() + (bias - bn.running_mean.double()) * gain)
     return fused.requires_grad_(False)
 
 
@@ -145,18 +146,34 @@ class FastEngine(nn.Module):
     """
     Callable engine running a :class:`FusedBackbone` (channels-last on CPU).
 
-    On CUDA (optional, never required) batches above one run under bf16 autocast.
+    On CUDA (optional, never required here): batch 1 runs a ``torch.compile`` graph in
+    ``reduce-overhead`` mode (CUDA graphs), falling back to the plain module if compilation
+    is unavailable; larger batches run under bf16 autocast.
     """
 
     def __init__(self, backbone: ESpikeFormer) -> None:
         super().__init__()
         self.fused = FusedBackbone(backbone).to(memory_format=torch.channels_last)
+        self._graph = None
+
+    def _cuda_single(self, x: torch.Tensor) -> torch.Tensor:
+        """Run one CUDA image through the compiled (CUDA-graph) module."""
+        if self._graph is None:
+            try:
+                self._graph = torch.compile(self.fused, mode='reduce-overhead', dynamic=False)
+                self._graph(x)
+            except Exception as error:  # compiler missing (no triton/C++ toolchain)
+                warnings.warn(f'torch.compile unavailable ({error}); running uncompiled')
+                self._graph = self.fused
+        return self._graph(x).clone()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if next(self.fused.parameters()).device != x.device:
             self.fused.to(x.device)
         x = x.contiguous(memory_format=torch.channels_last)
-        if x.is_cuda and x.shape[0] > 1:
+        if x.is_cuda and x.shape[0] == 1:
+            return self._cuda_single(x)
+        if x.is_cuda:
             with torch.autocast('cuda', dtype=torch.bfloat16):
                 return self.fused(x).float()
         return self.fused(x)
