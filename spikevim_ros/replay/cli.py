@@ -5,14 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from spikevim_ros.sim.gnss_model import FAULT_KINDS, GnssFault
-
-
-def _fault(text: str) -> GnssFault:
-    try:
-        return GnssFault.parse(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from exc
+from spikevim_ros.sim.cli import fault_argument
+from spikevim_ros.sim.gnss_model import FAULT_KINDS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -39,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     topics.add_argument('--truth-topic', default='/ground_truth/fix',
                         help='NavSatFix ground truth; without it, the recorded GNSS outside the '
                              'GNSS-denied windows is the truth')
-    parser.add_argument('--inject', type=_fault, action='append', default=[],
+    parser.add_argument('--inject', type=fault_argument, action='append', default=[],
                         metavar='KIND@START+DURATION[:MAG[:BEARING]]',
                         help=f'inject a GNSS fault at replay time (seconds from the bag start; '
                              f'repeatable; KIND: {", ".join(FAULT_KINDS)})')

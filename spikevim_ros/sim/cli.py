@@ -23,7 +23,8 @@ def _pair(text: str) -> tuple[float, float]:
     return a, b
 
 
-def _fault(text: str) -> GnssFault:
+def fault_argument(text: str) -> GnssFault:
+    """Parse a ``--fault``/``--inject`` value, reporting errors the argparse way."""
     try:
         return GnssFault.parse(text)
     except ValueError as exc:
@@ -70,7 +71,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     gnss.add_argument('--gnss-rate', type=float, default=5.0, help='fixes per second')
     gnss.add_argument('--gnss-sigma', type=float, default=1.5,
                       help='horizontal noise, 1-sigma per axis (m)')
-    gnss.add_argument('--fault', type=_fault, action='append', default=[],
+    gnss.add_argument('--fault', type=fault_argument, action='append', default=[],
                       metavar='KIND@START+DURATION[:MAG[:BEARING]]',
                       help=f'inject a GNSS fault (repeatable); KIND is one of '
                            f'{", ".join(FAULT_KINDS)}; e.g. silence@20+60, jump@30+20:150, '
