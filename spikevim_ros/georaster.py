@@ -10,6 +10,7 @@ end up in this one form, so tiling, rendering and alignment never care where a m
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -197,7 +198,9 @@ def read_geotiff(path: str | Path) -> GeoRaster:
 
     path = Path(path)
     try:
-        dataset = rasterio.open(path)
+        with warnings.catch_warnings():  # a missing georeference is reported below, as an error
+            warnings.simplefilter('ignore', rasterio.errors.NotGeoreferencedWarning)
+            dataset = rasterio.open(path)
     except rasterio.errors.RasterioIOError as exc:
         raise ValueError(f'{path}: cannot open raster: {exc}') from exc
     with dataset:
@@ -218,7 +221,7 @@ def read_geotiff(path: str | Path) -> GeoRaster:
     to_wgs84 = Transformer.from_crs(crs, 'EPSG:4326', always_xy=True)
 
     def latlon(x, y):
-        cx, cy = transform * (x, y)
+        cx, cy = transform @ (x, y)
         lon, lat = to_wgs84.transform(cx, cy)
         return lat, lon
 

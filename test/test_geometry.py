@@ -48,7 +48,7 @@ def test_geotiff_georeference_matches_rasterio(shared_data, name):
     with rasterio.open(path) as dataset:
         to_wgs84 = Transformer.from_crs(dataset.crs, 'EPSG:4326', always_xy=True)
         xs, ys = np.array([3.5, 101.0, 200.25]), np.array([7.0, 150.5, 20.0])
-        lon, lat = to_wgs84.transform(*(dataset.transform * (xs, ys)))
+        lon, lat = to_wgs84.transform(*(dataset.transform @ (xs, ys)))
     ours_lat, ours_lon = raster.pixel_to_latlon(xs, ys)
     errors = [horizontal_distance_m(a, b, c, d)
               for a, b, c, d in zip(lat, lon, ours_lat, ours_lon)]
