@@ -28,6 +28,7 @@ from spikevim_ros.replay.bag_source import (COMPRESSED_TYPE, IMAGE_TYPE, BagErro
 from spikevim_ros.replay.metrics import FrameCsvWriter, FrameRecord
 from spikevim_ros.sim.bagfile import BagWriter, fix_from_navsat
 from spikevim_ros.sim.gnss_model import FaultInjector, GnssFault, denied_windows
+from spikevim_ros.sim.simulate import SimTopics
 
 NAVSAT_TYPE = 'sensor_msgs/msg/NavSatFix'
 CAMERA_INFO_TYPE = 'sensor_msgs/msg/CameraInfo'
@@ -37,11 +38,11 @@ CAMERA_INFO_TYPE = 'sensor_msgs/msg/CameraInfo'
 class ReplayOptions:
     """Topics, fault injection and limits of a replay."""
 
-    image_topic: str = '/camera/image_raw'
-    camera_info_topic: str = '/camera/camera_info'
-    gnss_topic: str = '/gnss/fix'
-    truth_topic: str = '/ground_truth/fix'
-    scenario_topic: str = '/sim/scenario'
+    image_topic: str = SimTopics.image
+    camera_info_topic: str = SimTopics.camera_info
+    gnss_topic: str = SimTopics.gnss
+    truth_topic: str = SimTopics.truth_fix
+    scenario_topic: str = SimTopics.scenario
     inject: list[GnssFault] = field(default_factory=list)  # seconds from the bag start
     altitude_agl_m: float | None = None   # None: the simulated altitude, if the bag has one
     max_frames: int | None = None
