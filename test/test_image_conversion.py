@@ -8,8 +8,9 @@ import pytest
 from rosbags.image import message_to_cvimage
 from rosbags.typesys import Stores, get_typestore
 
-from spikevim_ros.ros.image_conversion import (ENCODINGS, ImageConversionError, compressed_to_rgb,
-                                               image_to_rgb, select_image_converter)
+from spikevim_ros.camera_messages import (ENCODINGS, ImageConversionError, compressed_to_rgb,
+                                          image_to_rgb)
+from spikevim_ros.ros.image_conversion import select_image_converter
 
 TYPES = get_typestore(Stores.ROS2_HUMBLE).types
 Header = TYPES['std_msgs/msg/Header']

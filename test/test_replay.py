@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from rosbags.typesys import Stores, get_typestore
 
-from spikevim_ros.replay.bag_source import BagError, image_to_rgb, pick_topic, resolve_bag_path
+from spikevim_ros.camera_messages import ImageConversionError, image_to_rgb
+from spikevim_ros.replay.bag_source import BagError, pick_topic, resolve_bag_path
 from spikevim_ros.replay.evaluate import run_replay
 from spikevim_ros.replay.metrics import FrameRecord, error_stats, summarize
 from spikevim_ros.replay.pipeline_factory import gallery_world, load_pipeline
@@ -89,10 +90,10 @@ def test_image_decoding_with_row_padding(encoding, channels):
     expected = {'rgb8': pixels, 'bgr8': pixels[:, :, ::-1], 'mono8': np.repeat(pixels, 3, 2),
                 'bgra8': pixels[:, :, 2::-1]}[encoding]
     assert rgb.shape == (5, 7, 3) and np.array_equal(rgb, expected)
-    with pytest.raises(BagError, match='unsupported image encoding'):
+    with pytest.raises(ImageConversionError, match='unsupported image encoding'):
         image_to_rgb(Image(header=header, height=5, width=7, encoding='16UC1', is_bigendian=0,
                            step=14, data=np.zeros(70, dtype=np.uint8)))
-    with pytest.raises(BagError, match='does not match'):
+    with pytest.raises(ImageConversionError, match='expected step x height'):
         image_to_rgb(Image(header=header, height=5, width=7, encoding=encoding, is_bigendian=0,
                            step=step, data=padded.reshape(-1)[:-10]))
 

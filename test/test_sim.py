@@ -10,10 +10,10 @@ import pytest
 import yaml
 from rosbags.highlevel import AnyReader
 
+from spikevim_ros.camera_messages import compressed_to_rgb, image_to_rgb
 from spikevim_ros.fix import STATUS_FIX, STATUS_NO_FIX, GeoFix
 from spikevim_ros.geo import LocalFrame
 from spikevim_ros.gnss import GnssMonitor
-from spikevim_ros.replay.bag_source import image_to_rgb
 from spikevim_ros.sim.bagfile import fix_from_navsat, quaternion_from_matrix
 from spikevim_ros.sim.flight import Flight, FlightConfig, line_path, loiter_path, survey_path
 from spikevim_ros.sim.gnss_model import (FaultInjector, GnssFault, GnssModel, GnssModelConfig,
@@ -199,7 +199,7 @@ def test_storage_distro_and_compression(world, tmp_path, storage, distro, compre
         connection = next(c for c in reader.connections
                           if c.topic == '/camera/image_raw/compressed')
         _, _, raw = next(reader.messages(connections=[connection]))
-        image = image_to_rgb(reader.deserialize(raw, connection.msgtype))
+        image = compressed_to_rgb(reader.deserialize(raw, connection.msgtype))
         assert image.shape == (120, 160, 3) and image.std() > 5
 
 

@@ -12,11 +12,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
-import numpy as np
 from rosbags.highlevel import AnyReader
 
-from spikevim_ros.camera import PinholeCamera
 from spikevim_ros.sim.bagfile import typestore_for
 
 STORAGE_SUFFIXES = ('.mcap', '.db3')
@@ -103,36 +100,3 @@ def iter_messages(reader: AnyReader, topics: list[str]) -> Iterator[BagMessage]:
     for connection, timestamp, raw in reader.messages(connections=connections):
         yield BagMessage(connection.topic, connection.msgtype, timestamp * 1e-9,
                          reader.deserialize(raw, connection.msgtype), raw)
-
-
-def image_to_rgb(message) -> np.ndarray:
-    """Decode a typestore Image or CompressedImage to an RGB uint8 array."""
-    if message.__msgtype__ == COMPRESSED_TYPE:
-        decoded = cv2.imdecode(np.asarray(message.data, dtype=np.uint8), cv2.IMREAD_COLOR)
-        if decoded is None:
-            raise BagError(f'cannot decode a compressed image (format {message.format!r})')
-        return cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB)
-    h, w, encoding = int(message.height), int(message.width), message.encoding.lower()
-    data = np.asarray(message.data, dtype=np.uint8)
-    channels = {'rgb8': 3, 'bgr8': 3, 'rgba8': 4, 'bgra8': 4, 'mono8': 1}.get(encoding)
-    if channels is None:
-        raise BagError(f'unsupported image encoding {message.encoding!r} (8-bit rgb/bgr/mono)')
-    step = int(message.step) or w * channels
-    if data.size < step * h or step < w * channels:
-        raise BagError(f'image data ({data.size} bytes) does not match {w}x{h} {encoding} '
-                       f'with step {step}')
-    pixels = data[:step * h].reshape(h, step)[:, :w * channels].reshape(h, w, channels)
-    conversion = {'rgb8': None, 'bgr8': cv2.COLOR_BGR2RGB, 'rgba8': cv2.COLOR_RGBA2RGB,
-                  'bgra8': cv2.COLOR_BGRA2RGB, 'mono8': cv2.COLOR_GRAY2RGB}[encoding]
-    if conversion is None:
-        return np.ascontiguousarray(pixels)
-    return cv2.cvtColor(np.ascontiguousarray(pixels), conversion)
-
-
-def camera_from_info(message) -> PinholeCamera | None:
-    """Return the pinhole intrinsics of a typestore CameraInfo, None when uncalibrated."""
-    k = np.asarray(message.k, dtype=np.float64).reshape(3, 3)
-    if k[0, 0] <= 0.0 or k[1, 1] <= 0.0 or message.width <= 0 or message.height <= 0:
-        return None
-    return PinholeCamera(int(message.width), int(message.height), float(k[0, 0]),
-                         float(k[1, 1]), float(k[0, 2]), float(k[1, 2]))

@@ -20,11 +20,11 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from spikevim_ros.camera_messages import camera_from_info, compressed_to_rgb, image_to_rgb
 from spikevim_ros.fix import STATUS_FIX, GeoFix
 from spikevim_ros.geo import LocalFrame
 from spikevim_ros.replay.bag_source import (COMPRESSED_TYPE, IMAGE_TYPE, BagError,
-                                            camera_from_info, image_to_rgb, iter_messages,
-                                            open_bag, pick_topic, topic_types)
+                                            iter_messages, open_bag, pick_topic, topic_types)
 from spikevim_ros.replay.metrics import FrameCsvWriter, FrameRecord
 from spikevim_ros.sim.bagfile import BagWriter, fix_from_navsat
 from spikevim_ros.sim.gnss_model import FaultInjector, GnssFault, denied_windows
@@ -257,7 +257,9 @@ class Replay:
                 elif message.topic == image_topic:
                     if opts.max_frames and frames >= opts.max_frames:
                         break
-                    image = image_to_rgb(message.message)
+                    decode = compressed_to_rgb if message.msgtype == COMPRESSED_TYPE \
+                        else image_to_rgb
+                    image = decode(message.message)
                     stamp = _header_stamp(message.message, now)
                     began = time.perf_counter()
                     output = pipe.on_frame(image, stamp, now, altitude_agl=altitude,

@@ -34,12 +34,12 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image, NavSatFix
 from std_msgs.msg import Float64
 
 from spikevim_ros.gnss import GnssMonitor, GnssStatus
+from spikevim_ros.camera_messages import (ImageConversionError, camera_for_image,
+                                          camera_from_info, compressed_to_rgb)
 from spikevim_ros.pipeline import FallbackPipeline, FrameOutput
 from spikevim_ros.ros import parameters
-from spikevim_ros.ros.camera_info import camera_for_image, camera_from_info
 from spikevim_ros.ros.diagnostics import ERROR, OK, WARN, Report, start_diagnostics
-from spikevim_ros.ros.image_conversion import (ImageConversionError, compressed_to_rgb,
-                                               select_image_converter)
+from spikevim_ros.ros.image_conversion import select_image_converter
 from spikevim_ros.ros.navsat import fix_from_msg, fix_to_msg
 from spikevim_ros.ros.time import stamp_to_seconds
 
