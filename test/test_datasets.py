@@ -76,9 +76,22 @@ def test_random_keep_patches(ratio, patches):
     image = np.full((96, 128, 3), 200, np.uint8)
     kept = (RandomKeepPatches(ratio, patches, seed=0)(image)[:, :, 0] > 0).mean()
     assert ratio / patches * 0.8 <= kept <= ratio + 0.02
-    np.testing.assert_array_equal(RandomKeepPatches(1.0, 5)(image), image)
     with pytest.raises(ValueError, match='keep ratio'):
         RandomKeepPatches(0.0, 5)
+
+
+def test_random_keep_patches_at_100_percent_still_masks():
+    image = np.arange(1, 5, dtype=np.uint8).reshape(2, 2, 1)
+    # one patch of the full area: side round(sqrt(1 * 4 / 1)) = 2, the whole image
+    np.testing.assert_array_equal(RandomKeepPatches(1.0, 1, seed=0)(image), image)
+    # four patches: side round(sqrt(4 / 4)) = 1, four random pixels, overlaps leave holes
+    outs = [RandomKeepPatches(1.0, 4, seed=s)(image) for s in range(20)]
+    assert all(np.all((o == image) | (o == 0)) for o in outs)
+    kept = [int((o > 0).sum()) for o in outs]
+    assert min(kept) >= 1 and max(kept) <= 4 and min(kept) < 4
+    big = np.full((96, 128, 3), 200, np.uint8)
+    fraction = (RandomKeepPatches(1.0, 5, seed=0)(big)[:, :, 0] > 0).mean()
+    assert 0.2 <= fraction < 1.0
 
 
 def test_unique_label_batches():

@@ -1,7 +1,9 @@
 """Checkpoint I/O: authors' ``.pth`` files, our safetensors + YAML model cards."""
 
+import argparse
 import hashlib
 import json
+import pickle
 import subprocess
 import zipfile
 from pathlib import Path
@@ -17,6 +19,9 @@ from .backbone import VARIANTS
 
 FORMAT_TAG = 'spikevim-encoder'
 _PICKLE_MAGIC = (b'\x80', b'PK')
+# The only non-tensor type the authors' training script pickles next to the weights (its
+# command-line ``args``); everything else must pass torch's weights-only unpickler as is.
+CHECKPOINT_SAFE_GLOBALS = (argparse.Namespace,)
 
 
 def file_sha256(path: str, length: int = 16) -> str:
@@ -60,12 +65,29 @@ def _read_safetensors(path: Path) -> Tuple[Dict[str, torch.Tensor], Dict[str, st
                          f'{exc}') from exc
 
 
+def _load_error_reason(exc: Exception) -> str:
+    """Return the line of a ``torch.load`` error that names the cause (e.g. the global)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    named = [line for line in lines if 'Unsupported global' in line]
+    return (named or lines or [type(exc).__name__])[0]
+
+
 def _read_torch(path: Path) -> Dict[str, torch.Tensor]:
+    """
+    Read a ``torch.save`` checkpoint with ``weights_only=True``.
+
+    Known layouts: a plain state dict, or a dict holding it under ``model``, ``state_dict``
+    or ``model_ema``, possibly next to an ``argparse.Namespace`` (allow-listed for this call
+    only with :func:`torch.serialization.safe_globals`).
+    """
     try:
-        obj = torch.load(str(path), map_location='cpu', weights_only=True)
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError) as exc:
+        with torch.serialization.safe_globals(list(CHECKPOINT_SAFE_GLOBALS)):
+            obj = torch.load(str(path), map_location='cpu', weights_only=True)
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError,
+            pickle.UnpicklingError) as exc:
         raise ValueError(f'cannot load checkpoint {path} with weights_only=True (truncated, '
-                         f'corrupt or containing arbitrary objects): {exc}') from exc
+                         f'corrupt or holding objects other than tensors, containers and '
+                         f'argparse.Namespace): {_load_error_reason(exc)}') from exc
     for key in ('model', 'state_dict', 'model_ema'):
         if isinstance(obj, dict) and isinstance(obj.get(key), dict):
             obj = obj[key]

@@ -22,13 +22,14 @@ class CrossViewModel(nn.Module):
     """
 
     def __init__(self, variant: str = 'T', num_classes: int = 2, weights: str | None = None,
-                 state_dim: int = 64, temperature: float = 0.07) -> None:
+                 state_dim: int = 64, temperature: float = 0.07, ssa_form: str = 'paper',
+                 ssa_mlp_ratio: int = 4) -> None:
         super().__init__()
         encoder = build_encoder(variant, weights=weights, runtime='eager')
         self.variant = encoder.variant
         self.backbone = encoder.backbone
         dim = self.backbone.num_features
-        self.ssa = SSA(dim)
+        self.ssa = SSA(dim, ssa_mlp_ratio, ssa_form)
         self.shs = SHS(dim, state_dim)
         self.classifier = LocationClassifier(dim, num_classes)
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / temperature)))

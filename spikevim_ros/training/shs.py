@@ -23,7 +23,7 @@ class SpikeDWConv(nn.Module):
 
 
 class SFFN(nn.Module):
-    """Spiking feed-forward network: two spike-fed 1x1 convs, each with BatchNorm (Eq. 23)."""
+    """Spiking feed-forward network: two spike-fed 1x1 convs, each with BatchNorm (Eq. 18, 23)."""
 
     def __init__(self, dim: int, ratio: int = 2) -> None:
         super().__init__()
@@ -36,7 +36,12 @@ class SFFN(nn.Module):
 
 
 class SHS(nn.Module):
-    """Spiking hidden-state block on the backbone map [B, C, H, W] (Eq. 20-23)."""
+    """
+    Spiking hidden-state block on the backbone map [B, C, H, W] (Eq. 20-23).
+
+    Eq. 21 replaces the map by HSM-SSD(LN(F)): neither the paper nor the authors add a
+    residual around the state-space mixer (Eq. 20, 22 and 23 are residual).
+    """
 
     def __init__(self, dim: int, state_dim: int = 64) -> None:
         super().__init__()
@@ -51,7 +56,7 @@ class SHS(nn.Module):
         fmap = fmap + self.local_1(fmap)                                   # Eq. 20
         grid = fmap.shape[-2:]
         seq = self.norm(fmap.flatten(2).transpose(1, 2)).transpose(1, 2)
-        fmap = fmap + self.ssd(seq, tuple(grid)).view_as(fmap)             # Eq. 21
+        fmap = self.ssd(seq, tuple(grid)).view_as(fmap)                    # Eq. 21, no residual
         fmap = fmap + self.local_2(fmap)                                   # Eq. 22
         return fmap + self.ffn(fmap)                                       # Eq. 23
 
