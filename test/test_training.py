@@ -128,8 +128,9 @@ def test_evaluate_cli_on_a_synthetic_heldout_set(shared_data, tmp_path):
                      '--runtime', 'eager', '--rerank', '--keep-patches', '--out',
                      str(out)]) == 0
     rows = yaml.safe_load(out.read_text())
-    # 2 directions x (1 + 8 keep settings) x (plain, re-ranked) x 2 protocols
-    assert len(rows) == 2 * 9 * 2 * 2
+    # 2 directions x (1 + 10 keep settings) x (plain, re-ranked) x 2 protocols x 2 APs
+    assert len(rows) == 2 * 11 * 2 * 2 * 2
+    assert {r['keep_ratio'] for r in rows} == {None, 0.2, 0.4, 0.6, 0.8, 1.0}
     assert {r['protocol'] for r in rows} == {'university1652', 'sample4geo'}
     assert all(0.0 <= r['R@1'] <= r['R@5'] <= r['R@10'] <= 100.0 for r in rows)
     assert (tmp_path / 'set/test/query_drone').is_dir()

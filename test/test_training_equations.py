@@ -1,10 +1,15 @@
-"""Hand-computed small cases pinning the equations that follow the paper (SSA, SHS, Eq. 37)."""
+"""Hand-computed small cases pinning the paper equations and settings (SSA, SHS, Eq. 37, lr)."""
 
+from dataclasses import replace
+
+import numpy as np
 import pytest
 import torch
 from torch import nn
 
 from spikevim_ros.encoder.energy import snn_energy_mj, synaptic_ops
+from spikevim_ros.training.augment import PairAugment
+from spikevim_ros.training.config import TrainConfig, scheduled_lr
 from spikevim_ros.training.shs import SHS
 from spikevim_ros.training.ssa import SSA, SSATail
 
@@ -86,3 +91,31 @@ def test_energy_eq37_uses_the_fraction_of_nonzero_activations():
     # SOPs = 0.5 * 2e6 + 0.25 * 4e6 = 2e6; E = 4.6 pJ * 1e6 + 0.9 pJ * 2e6 = 6.4e6 pJ
     assert synaptic_ops(layers) == pytest.approx(2e6)
     assert snn_energy_mj(1e6, synaptic_ops(layers)) == pytest.approx(6.4e-3)
+
+
+def test_cosine_schedule_with_warmup_by_hand():
+    lrs = [scheduled_lr(s, 10, 2, 1.0, 0.0, 'cosine') for s in (0, 1, 2, 6, 10)]
+    # warmup (s + 1) / 2; then (1 + cos(pi (s - 2) / 8)) / 2: 1 at s = 2, 0.5 at 6, 0 at 10
+    assert lrs == pytest.approx([0.5, 1.0, 1.0, 0.5, 0.0])
+    assert scheduled_lr(7, 10, 2, 1e-3, schedule='constant') == 1e-3
+
+
+def test_global_batch_is_split_over_processes():
+    assert TrainConfig(batch_size=64, batch_scope='global').per_process_batch(8) == 8
+    assert TrainConfig(batch_size=64).per_process_batch(8) == 64
+    with pytest.raises(ValueError, match='does not split'):
+        TrainConfig(batch_size=64, batch_scope='global').per_process_batch(3)
+
+
+def test_pair_augmentation_keeps_the_pair_aligned():
+    drone = np.zeros((4, 6, 3), np.uint8)
+    drone[0, 0] = 255                                    # a marker in the top-left corner
+    satellite = drone[:, :4].copy()
+    flip_only = PairAugment(jpeg=0, jitter=0, blur_or_sharpen=0, dropout=0, flip=1.0,
+                            rotate_satellite=0)
+    d, s = flip_only(drone, satellite, np.random.default_rng(0))
+    assert d[0, 5, 0] == 255 and s[0, 3, 0] == 255       # both views flipped together
+    rotate_only = replace(flip_only, flip=0.0, rotate_satellite=1.0)
+    d, s = rotate_only(drone, satellite, np.random.default_rng(0))
+    assert np.array_equal(d, drone) and not np.array_equal(s, satellite)
+    assert sorted(s[:, :, 0].ravel().tolist()) == sorted(satellite[:, :, 0].ravel().tolist())

@@ -355,17 +355,28 @@ class RandomKeepPatches:
 
 
 class PairTensors(torch.utils.data.Dataset):
-    """Wrap a pair source: items become normalised tensors of ``size`` and a label."""
+    """
+    Wrap a pair source: items become normalised tensors of ``size`` and a label.
 
-    def __init__(self, source, size: int) -> None:
+    ``augment`` (a :class:`~spikevim_ros.training.augment.PairAugment`) is applied to the
+    uint8 pair first, with a generator drawn from ``(seed, epoch, index)``.
+    """
+
+    def __init__(self, source, size: int, augment=None, seed: int = 0) -> None:
         self.source = source
         self.size = int(size)
+        self.augment = augment
+        self.seed = int(seed)
+        self.epoch = 0
 
     def __len__(self) -> int:
         return len(self.source)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, int]:
         drone, satellite, label = self.source[index]
+        if self.augment is not None:
+            rng = np.random.default_rng([self.seed, self.epoch, int(index)])
+            drone, satellite = self.augment(drone, satellite, rng)
         return (preprocess(drone, size=self.size)[0], preprocess(satellite, size=self.size)[0],
                 int(label))
 

@@ -1,9 +1,11 @@
 """
 ``spikevim evaluate``: retrieval metrics on University-1652 / SUES-200 style folders.
 
-Drone->satellite and satellite->drone, both protocols, SUES-200 per altitude, optional
-k-reciprocal re-ranking and the RandomKeepPatches robustness table; several weights and input
-sizes are compared in the same run. Writes JSON and a Markdown table.
+Drone->satellite and satellite->drone, both protocols side by side (each with standard and
+trapezoidal AP), SUES-200 per altitude, optional k-reciprocal re-ranking and the
+RandomKeepPatches robustness table; several weights and input sizes in the same run. Images
+are streamed from disk in batches (a DataLoader) to the GPU when there is one, so memory does
+not grow with the dataset; only the descriptors are kept. Writes JSON and a Markdown table.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ import argparse
 import json
 from pathlib import Path
 
-import numpy as np
 import torch
 from tqdm import tqdm
 
@@ -20,58 +21,92 @@ from spikevim_ros.encoder import build_encoder, preprocess
 from spikevim_ros.training.datasets import (SUES200, SUES200_ALTITUDES, RandomKeepPatches,
                                             RetrievalSplit, SyntheticCrossView, University1652,
                                             read_rgb, write_university1652)
-from spikevim_ros.training.metrics import evaluate_retrieval
+from spikevim_ros.training.metrics import AP_KINDS, PROTOCOLS, evaluate_retrieval
 from spikevim_ros.training.rerank import k_reciprocal_rerank
 
 METRIC_NAMES = ('R@1', 'R@5', 'R@10', 'R@1%', 'AP')
+KEEP_RATIOS = (0.2, 0.4, 0.6, 0.8, 1.0)
+KEEP_PATCHES = (5, 10)
 
 
-def embed(encoder, images: list[np.ndarray], size: int, batch: int = 16) -> torch.Tensor:
-    """Return L2-normalised descriptors [N, C] of RGB images at input ``size``."""
+class ImageFiles(torch.utils.data.Dataset):
+    """Image files as network inputs of ``size``; ``keep`` = (ratio, patches) masks them."""
+
+    def __init__(self, paths: list[Path], size: int, keep: tuple[float, int] | None = None,
+                 seed: int = 0) -> None:
+        self.paths, self.size, self.keep, self.seed = list(paths), int(size), keep, seed
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        image = read_rgb(self.paths[index])
+        if self.keep is not None:
+            image = RandomKeepPatches(*self.keep, seed=[self.seed, index])(image)
+        return preprocess(image, size=self.size)[0]
+
+
+def embed(encoder, images: ImageFiles, batch: int = 64, workers: int = 0) -> torch.Tensor:
+    """Return L2-normalised descriptors [N, C] (on the CPU) of streamed images."""
+    device = next(encoder.parameters()).device
+    loader = torch.utils.data.DataLoader(images, batch_size=batch, num_workers=workers,
+                                         pin_memory=device.type == 'cuda')
     out = []
-    for start in tqdm(range(0, len(images), batch), desc=f'encode @{size}', leave=False):
-        tensor = torch.cat([preprocess(im, size=size) for im in images[start:start + batch]])
-        with torch.inference_mode():
-            out.append(encoder(tensor).float())
+    with torch.inference_mode():
+        for tensor in tqdm(loader, desc=f'encode @{images.size}', leave=False):
+            out.append(encoder(tensor.to(device, non_blocking=True)).float().cpu())
     return torch.cat(out)
 
 
-def similarity(query: torch.Tensor, gallery: torch.Tensor, rerank: bool) -> np.ndarray:
+def similarity(query: torch.Tensor, gallery: torch.Tensor, rerank: bool) -> torch.Tensor:
     """Cosine similarity, or minus the k-reciprocal re-ranked distance."""
     if not rerank:
-        return (query @ gallery.T).numpy()
+        return query @ gallery.T
 
     def dist(a, b):
         return torch.sqrt((2.0 - 2.0 * a @ b.T).clamp_min(0)).numpy()
-    return -k_reciprocal_rerank(dist(query, gallery), dist(query, query), dist(gallery, gallery))
+    return torch.from_numpy(-k_reciprocal_rerank(dist(query, gallery), dist(query, query),
+                                                 dist(gallery, gallery)))
 
 
-def evaluate_split(encoder, split: RetrievalSplit, size: int, protocols: list[str], ap: str,
-                   rerank: bool, keep: list[tuple[float, int]], seed: int = 0) -> list[dict]:
-    """Evaluate one split; return result rows (one per protocol, re-ranking and keep setting)."""
-    queries = [read_rgb(p) for p in split.query_paths]
-    gallery = embed(encoder, [read_rgb(p) for p in split.gallery_paths], size)
+def evaluate_split(encoder, split: RetrievalSplit, size: int, protocols: list[str],
+                   aps: list[str], rerank: bool, keep: list[tuple[float, int] | None],
+                   batch: int = 64, workers: int = 0, seed: int = 0) -> list[dict]:
+    """Evaluate one split; return rows (one per keep setting, re-ranking, protocol and AP)."""
+    gallery = embed(encoder, ImageFiles(split.gallery_paths, size), batch, workers)
     rows = []
-    for ratio, patches in keep:
-        masker = RandomKeepPatches(ratio, patches, seed)
-        feats = embed(encoder, [masker(im) for im in queries], size)
+    for setting in keep:
+        feats = embed(encoder, ImageFiles(split.query_paths, size, setting, seed), batch,
+                      workers)
+        ratio, patches = setting or (None, None)
         for use_rerank in sorted({False, rerank}):
             sim = similarity(feats, gallery, use_rerank)
             for protocol in protocols:
-                metrics = evaluate_retrieval(sim, split.query_ids, split.gallery_ids, protocol, ap)
-                rows.append({'protocol': protocol, 'ap': ap, 'rerank': use_rerank,
-                             'keep_ratio': ratio, 'keep_patches': patches, **metrics})
+                for ap in aps:
+                    metrics = evaluate_retrieval(sim, split.query_ids, split.gallery_ids,
+                                                 protocol, ap)
+                    rows.append({'protocol': protocol, 'ap': ap, 'rerank': use_rerank,
+                                 'keep_ratio': ratio, 'keep_patches': patches, **metrics})
     return rows
 
 
 def markdown_table(rows: list[dict]) -> str:
-    """Render result rows as a Markdown table."""
-    keys = [k for k in rows[0] if k not in METRIC_NAMES]
-    lines = ['| ' + ' | '.join(keys + list(METRIC_NAMES)) + ' |',
-             '|' + '---|' * (len(keys) + len(METRIC_NAMES))]
+    """Render result rows as a Markdown table, the protocols side by side."""
+    keys = [k for k in rows[0] if k not in METRIC_NAMES + ('protocol', 'ap')]
+    protocols = list(dict.fromkeys(r['protocol'] for r in rows))
+    aps = list(dict.fromkeys(r['ap'] for r in rows))
+    columns = [c for p in protocols for c in [(p, m, aps[0]) for m in METRIC_NAMES[:-1]]
+               + [(p, 'AP', ap) for ap in aps]]
+    table: dict[tuple, dict] = {}
     for row in rows:
-        cells = [str(row[k]) for k in keys] + [f'{row[m]:.2f}' for m in METRIC_NAMES]
-        lines.append('| ' + ' | '.join(cells) + ' |')
+        cells = table.setdefault(tuple(row[k] for k in keys), {})
+        for metric in METRIC_NAMES:
+            cells[(row['protocol'], metric, row['ap'])] = row[metric]
+    names = [f'{p} {m}' + (f' ({ap})' if m == 'AP' else '') for p, m, ap in columns]
+    lines = ['| ' + ' | '.join(keys + names) + ' |', '|' + '---|' * (len(keys) + len(names))]
+    for key, cells in table.items():
+        values = [f'{cells[c]:.2f}' if c in cells else '' for c in columns]
+        lines.append('| ' + ' | '.join([str(k) for k in key] + values) + ' |')
     return '\n'.join(lines) + '\n'
 
 
@@ -102,13 +137,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--directions', nargs='+', default=['drone', 'satellite'],
                         choices=['drone', 'satellite'],
                         help='query views: drone (drone->satellite), satellite (satellite->drone)')
-    parser.add_argument('--protocols', nargs='+', default=['university1652', 'sample4geo'],
-                        choices=['university1652', 'sample4geo'])
-    parser.add_argument('--ap', default='trapezoid', choices=['trapezoid', 'standard'])
+    parser.add_argument('--protocols', nargs='+', default=list(PROTOCOLS), choices=PROTOCOLS)
+    parser.add_argument('--ap', nargs='+', default=list(AP_KINDS), choices=AP_KINDS,
+                        help='AP definitions reported (default both)')
+    parser.add_argument('--device', default=None,
+                        help='cpu, cuda or cuda:N (default: cuda when available)')
+    parser.add_argument('--batch', type=int, default=64, help='images per batch (default 64)')
+    parser.add_argument('--workers', type=int, default=2,
+                        help='image decoding processes (default 2; 0 decodes in-process)')
     parser.add_argument('--rerank', action='store_true',
                         help='also report k-reciprocal re-ranking (Zhong et al. 2017)')
     parser.add_argument('--keep-patches', action='store_true',
-                        help='RandomKeepPatches table: keep 20-100%% of the query in 5/10 patches')
+                        help='RandomKeepPatches table: keep 20-100%% of the query in 5/10 '
+                             'patches (100%% still masks: the patches overlap)')
     parser.add_argument('--out', default='evaluation.json', help='JSON output (default '
                         'evaluation.json); a Markdown table is written beside it (.md)')
 
@@ -129,18 +170,21 @@ def run(args: argparse.Namespace) -> int:
             [{'path': args.synthetic, 'tile_side_m': args.tile_side}], size=args.render_size)
         write_university1652(source, args.data, 'test', args.views)
         args.dataset = 'university1652'
-    keep = [(1.0, 5)]
+    keep = [None]
     if args.keep_patches:
-        keep += [(r / 100.0, p) for p in (5, 10) for r in (20, 40, 60, 80)]
+        keep += [(r, p) for p in KEEP_PATCHES for r in KEEP_RATIOS]
+    device = torch.device(args.device or ('cuda' if torch.cuda.is_available() else 'cpu'))
+    if device.type != 'cpu' and args.runtime == 'int8':
+        raise ValueError('the int8 runtime (onnxruntime) runs on the CPU only: use '
+                         '--runtime fast or eager on a GPU, or --device cpu')
     rows = []
     splits = _splits(args)
     for weights in args.weights:
-        encoder = build_encoder(args.variant, weights,
-                                args.runtime)
+        encoder = build_encoder(args.variant, weights, args.runtime).to(device)
         for size in args.sizes:
             for name, split in splits:
                 for row in evaluate_split(encoder, split, size, args.protocols, args.ap,
-                                          args.rerank, keep):
+                                          args.rerank, keep, args.batch, args.workers):
                     rows.append({'weights': weights, 'size': size, 'split': name, **row})
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -61,7 +61,7 @@ def evaluate_retrieval(similarity, query_ids, gallery_ids, protocol: str = 'univ
         raise ValueError(f'protocol must be one of {PROTOCOLS}, got {protocol!r}')
     if ap not in AP_KINDS:
         raise ValueError(f'ap must be one of {AP_KINDS}, got {ap!r}')
-    sim = torch.as_tensor(np.asarray(similarity), dtype=torch.float64)
+    sim = torch.as_tensor(similarity)             # float64 per chunk only (memory)
     q_ids = torch.as_tensor(np.asarray(query_ids, dtype=np.int64))
     g_ids = torch.as_tensor(np.asarray(gallery_ids, dtype=np.int64))
     if sim.dim() != 2 or sim.shape != (len(q_ids), len(g_ids)):
@@ -78,7 +78,8 @@ def evaluate_retrieval(similarity, query_ids, gallery_ids, protocol: str = 'univ
     sums = dict.fromkeys(cutoffs, 0.0)
     ap_sum = 0.0
     for start in range(0, len(q_ids), chunk):
-        hits = _ranked_hits(sim[start:start + chunk], q_ids[start:start + chunk], g_ids)
+        hits = _ranked_hits(sim[start:start + chunk].double(), q_ids[start:start + chunk],
+                            g_ids)
         first = torch.where(hits.any(1), hits.double().argmax(1),
                             torch.full((hits.shape[0],), np.iinfo(np.int64).max))
         for name, index in cutoffs.items():

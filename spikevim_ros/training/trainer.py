@@ -1,5 +1,5 @@
 """
-The training loop: AdamW, optional bf16 autocast, DDP, checkpoint/resume, CSV + TensorBoard.
+The training loop: AdamW, lr schedule, gradient clipping, bf16, DDP, resume, CSV + TensorBoard.
 
 One process, one GPU or ``torchrun`` (DistributedDataParallel; gloo on CPU). The HRAL memory
 queue and the InfoNCE negatives are gathered across ranks.
@@ -19,7 +19,8 @@ import torch
 from tqdm import tqdm
 
 from spikevim_ros.training import distributed as dist_utils
-from spikevim_ros.training.config import TrainConfig
+from spikevim_ros.training.augment import build_augment
+from spikevim_ros.training.config import TrainConfig, scheduled_lr
 from spikevim_ros.training.datasets import (CsvPairs, PairTensors, SUES200, SyntheticCrossView,
                                             University1652, unique_label_batches)
 from spikevim_ros.training.losses import total_loss
@@ -133,9 +134,12 @@ class Trainer:
         self.rank, self.world = dist_utils.rank(), dist_utils.world_size()
         torch.manual_seed(config.seed)
         self.source = build_source(config.data, config.image_size)
-        self.dataset = PairTensors(self.source, config.image_size)
+        self.batch_size = config.per_process_batch(self.world)
+        self.dataset = PairTensors(self.source, config.image_size,
+                                   build_augment(config.augmentation), config.seed)
         self.model = CrossViewModel(config.variant, self.source.num_classes,
-                                    config.init_weights).to(self.device)
+                                    config.init_weights, ssa_form=config.ssa_form,
+                                    ssa_mlp_ratio=config.ssa_mlp_ratio).to(self.device)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.lr,
                                            weight_decay=config.weight_decay)
         self.net = self.model
@@ -146,18 +150,27 @@ class Trainer:
         self.step = 0
         self.epoch = 0
         self.batch_in_epoch = 0
+        self.schedule = self.schedule_steps()
         self.memory: collections.deque = collections.deque(maxlen=max(config.memory_batches, 0)
                                                            or None)
 
     def epoch_batches(self, epoch: int) -> list[list[int]]:
         """Return this rank's batches of an epoch (same count on every rank)."""
         rng = np.random.default_rng([self.config.seed, epoch])
-        batches = unique_label_batches(self.source.labels, self.config.batch_size, rng)
+        batches = unique_label_batches(self.source.labels, self.batch_size, rng)
         per_rank = len(batches) // self.world
         if per_rank == 0:
             raise ValueError(f'dataset of {len(self.source)} pairs gives no full batch of '
-                             f'{self.config.batch_size} per process on {self.world} processes')
+                             f'{self.batch_size} per process on {self.world} processes')
         return batches[self.rank * per_rank:(self.rank + 1) * per_rank]
+
+    def schedule_steps(self) -> tuple[int, int]:
+        """Return (total steps, warmup steps) of the learning-rate schedule."""
+        per_epoch = len(self.epoch_batches(0))
+        total = self.config.epochs * per_epoch
+        if self.config.max_steps is not None:
+            total = min(total, self.config.max_steps)
+        return total, int(round(self.config.warmup_epochs * per_epoch))
 
     def save_checkpoint(self) -> Path:
         """Write ``last.pt`` atomically (rank 0 only) and return its path."""
@@ -215,6 +228,14 @@ class Trainer:
                                self.config.loss_weights, self._memory())
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if self.config.grad_clip is not None:
+            norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+            log['grad_norm'] = float(norm)
+        lr = scheduled_lr(self.step, *self.schedule, self.config.lr, self.config.min_lr,
+                          self.config.lr_schedule)
+        for group in self.optimizer.param_groups:
+            group['lr'] = lr
+        log['lr'] = lr
         self.optimizer.step()
         if self.memory.maxlen:
             self.memory.append((dist_utils.gather_detached(out_d['descriptor']),
@@ -235,6 +256,7 @@ class Trainer:
             if hasattr(self.source, 'epoch'):
                 self.source.epoch = self.epoch
             batches = self.epoch_batches(self.epoch)[self.batch_in_epoch:]
+            self.dataset.epoch = self.epoch
             loader = torch.utils.data.DataLoader(self.dataset, batch_sampler=batches,
                                                  num_workers=cfg.num_workers)
             bar = tqdm(loader, desc=f'epoch {self.epoch + 1}/{cfg.epochs}',
