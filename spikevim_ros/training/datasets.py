@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -332,7 +333,8 @@ class RandomKeepPatches:
     single patch at ``ratio=1`` keeps the whole image.
     """
 
-    def __init__(self, ratio: float, patches: int = 5, seed: int | None = None) -> None:
+    def __init__(self, ratio: float, patches: int = 5,
+                 seed: int | Sequence[int] | None = None) -> None:
         if not 0.0 < ratio <= 1.0:
             raise ValueError(f'keep ratio must be in (0, 1], got {ratio}')
         if patches < 1:
