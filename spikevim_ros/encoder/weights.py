@@ -1,6 +1,7 @@
 """Checkpoint I/O: authors' ``.pth`` files, our safetensors + YAML model cards."""
 
 import argparse
+import contextlib
 import hashlib
 import json
 import pickle
@@ -72,16 +73,24 @@ def _load_error_reason(exc: Exception) -> str:
     return (named or lines or [type(exc).__name__])[0]
 
 
+def _allow_checkpoint_globals():
+    """Allow-list :data:`CHECKPOINT_SAFE_GLOBALS` for one load (torch >= 2.5; older: none)."""
+    scoped = getattr(torch.serialization, 'safe_globals', None)
+    return scoped(list(CHECKPOINT_SAFE_GLOBALS)) if scoped else contextlib.nullcontext()
+
+
 def _read_torch(path: Path) -> Dict[str, torch.Tensor]:
     """
     Read a ``torch.save`` checkpoint with ``weights_only=True``.
 
     Known layouts: a plain state dict, or a dict holding it under ``model``, ``state_dict``
     or ``model_ema``, possibly next to an ``argparse.Namespace`` (allow-listed for this call
-    only with :func:`torch.serialization.safe_globals`).
+    only with :func:`torch.serialization.safe_globals`; torch < 2.5, as on some JetPack
+    releases, refuses that layout: load it once on a newer torch and save it with
+    :func:`save_weights`).
     """
     try:
-        with torch.serialization.safe_globals(list(CHECKPOINT_SAFE_GLOBALS)):
+        with _allow_checkpoint_globals():
             obj = torch.load(str(path), map_location='cpu', weights_only=True)
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError,
             pickle.UnpicklingError) as exc:
