@@ -139,16 +139,30 @@ class FallbackPipeline:
                  attitude_deg: tuple[float, float, float] | None = None,
                  frame_id: str = 'camera') -> FrameOutput:
         """Localize one RGB frame stamped ``stamp`` (processed at clock time ``now``)."""
+        result, prior = self.localize(image_rgb, now, altitude_agl, camera, attitude_deg)
+        return self.conclude(result, prior, stamp, now, altitude_agl,
+                             attitude_known=attitude_deg is not None, frame_id=frame_id)
+
+    def localize(self, image_rgb: np.ndarray, now: float, altitude_agl: float | None = None,
+                 camera: PinholeCamera | None = None,
+                 attitude_deg: tuple[float, float, float] | None = None
+                 ) -> tuple[LocalizationResult, Prior | None]:
+        """First half of :meth:`on_frame`: the slow localization with the prior at ``now``."""
         with self._lock:
             self._latest_now = max(self._latest_now, now)
             prior = self._prior(now, self.monitor.evaluate(now))
         result = self.localizer.localize(image_rgb, prior=prior, altitude_agl=altitude_agl,
                                          camera=camera, attitude_deg=attitude_deg)
+        return result, prior
+
+    def conclude(self, result: LocalizationResult, prior: Prior | None, stamp: float,
+                 now: float, altitude_agl: float | None = None, attitude_known: bool = False,
+                 frame_id: str = 'camera') -> FrameOutput:
+        """Second half of :meth:`on_frame`: the vision fix and the monitor at ``now`` (done)."""
         with self._lock:
             # GNSS callbacks may have advanced the clock while the frame was being localized
             now = max(now, self._latest_now)
-            vision = self._vision_fix(result, stamp, frame_id, altitude_agl,
-                                      attitude_known=attitude_deg is not None)
+            vision = self._vision_fix(result, stamp, frame_id, altitude_agl, attitude_known)
             if vision is not None:
                 self.monitor.on_vision(vision, now, confident=bool(result.verified))
                 if result.verified:

@@ -29,7 +29,8 @@ def test_sixty_second_outage_at_150_m(gallery, tmp_path):
                             altitude_m=150.0, seed=7)
     pipeline, loaded = load_pipeline(gallery)
     result = run_replay(summary.bag, pipeline, tmp_path / 'replay',
-                        ReplayOptions(progress=False), world=gallery_world(loaded))
+                        ReplayOptions(frame_budget_s=0.5, progress=False),
+                        world=gallery_world(loaded))
     metrics = result.metrics
     assert metrics['frames_in_outage'] == 60
     assert metrics['outage_fix_fraction'] >= 0.90, metrics
@@ -49,7 +50,7 @@ def test_spoofing_jump_is_detected(gallery, short_clean_bag, tmp_path):
     bare = tmp_path / 'flight.mcap'
     shutil.copy(short_clean_bag / 'bag.mcap', bare)
     pipeline, _ = load_pipeline(gallery)
-    options = ReplayOptions(inject=[GnssFault('jump', 6.0, 6.0, 150.0)],
+    options = ReplayOptions(inject=[GnssFault('jump', 6.0, 6.0, 150.0)], frame_budget_s=0.5,
                             progress=False)
     result = run_replay(bare, pipeline, tmp_path / 'replay', options, plots=False)
     spoof = result.metrics['spoofing']
