@@ -169,6 +169,11 @@ def test_replay_outputs(replayed, tmp_path):
     assert sum(r['selected_source'] == 'vision' for r in outage_rows) >= 5
     fixed = [r for r in rows if r['vision_east']]
     assert all(r['vision_confident'] == 'True' for r in fixed)
+    for row in fixed:   # the covariance is the sum of its reported terms
+        terms = [float(row[f'sigma_{t}_m']) for t in ('alignment', 'tilt', 'map')]
+        trace = float(row['vision_cov_ee']) + float(row['vision_cov_nn'])
+        assert sum(v * v for v in terms) == pytest.approx(trace / 2.0, rel=1e-3)
+        assert float(row['sigma_map_m']) == 1.0 and float(row['sigma_alignment_m']) > 0.0
     assert all(r['vision_confident'] == 'False' for r in rows if not r['vision_east'])
     assert all(float(r['published_t']) == pytest.approx(float(r['t']) + 0.5, abs=1e-3)
                for r in rows)

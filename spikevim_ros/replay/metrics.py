@@ -40,6 +40,10 @@ class FrameRecord:
     vision_cov_ee: float = math.nan  # reported covariance (m^2): east, north, cross term
     vision_cov_nn: float = math.nan
     vision_cov_en: float = math.nan
+    sigma_alignment_m: float = math.nan  # terms of the reported covariance, 1-sigma per axis
+    sigma_retrieval_m: float = math.nan
+    sigma_tilt_m: float = math.nan
+    sigma_map_m: float = math.nan
     vision_nees: float = math.nan  # e^T C^-1 e with the reported 2x2 covariance (expect 2)
     vision_confident: bool = False
     selected_source: str = 'none'  # 'gnss', 'vision' or 'none'

@@ -442,6 +442,8 @@ class _ReplayRun:
             cov = np.asarray(vision.covariance_enu, dtype=np.float64)[:2, :2]
             record.vision_cov_ee, record.vision_cov_nn = float(cov[0, 0]), float(cov[1, 1])
             record.vision_cov_en = float(cov[0, 1])
+            for term, sigma in output.covariance_terms_m.items():
+                setattr(record, f'sigma_{term}_m', float(sigma))
             record.vision_confident = bool(output.result.verified)
         published = self.published
         if published is not None and now - published[2].stamp <= self.opts.max_fix_age_s \

@@ -476,6 +476,8 @@ class LocalizerNode(LifecycleNode):
             'match_quality': last.result.quality if last else math.nan,
             'verified': last.result.verified if last else False,
             'last_result': last.result.reason if last else '',
+            **{f'sigma_{term}_m': sigma
+               for term, sigma in (last.covariance_terms_m.items() if last else ())},
             'gallery_tiles': len(gallery) if gallery is not None else 0,
             'encoder': f'{encoder.variant}/{encoder.weights_id}/{encoder.runtime}'
             if encoder is not None else ''})
