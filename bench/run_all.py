@@ -26,6 +26,7 @@ BENCHMARKS = {
     'localize': (['bench/bench_localize.py', '--frames', '6'], False),
     'node_latency': (['bench/bench_node_latency.py', '--frames', '5'], True),
     'cross_date': (['bench/bench_cross_date.py'], False),
+    'covariance_scale': (['bench/bench_covariance_scale.py'], False),
 }
 
 

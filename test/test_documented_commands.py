@@ -64,3 +64,10 @@ def test_negative_coordinates_and_several_tile_sides_parse():
     assert args.tile_side == [150.0, 200.0] and args.sources == ['a.tif']
     with pytest.raises(SystemExit):
         parse(['gallery', 'build', '--out', 'g', '--tile-side', '150,x', 'a.tif'])
+
+
+def test_node_parameter_table_in_the_docs_is_current():
+    from spikevim_ros.ros.parameters import markdown_table
+
+    assert markdown_table() in (REPO / 'docs' / 'node.md').read_text(), \
+        'docs/node.md: paste spikevim_ros.ros.parameters.markdown_table() over its table'

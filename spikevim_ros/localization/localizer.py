@@ -188,7 +188,7 @@ class Localizer:
             descriptor = self.encoder(preprocess(rgb, size=self.gallery.input_size))
         descriptor = descriptor.float().cpu().numpy()
         pool = len(self.gallery) if subset is None else len(subset)
-        k = pool if pool <= self.config.verify_all_below else self.config.top_k
+        k = pool if pool <= self.config.rank_all_below else self.config.top_k
         return self.gallery.search(descriptor, max(k, 2), subset)
 
     def _windows(self, ids: np.ndarray, geometry: QueryGeometry) -> list:

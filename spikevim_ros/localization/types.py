@@ -33,8 +33,9 @@ class Prior:
 class LocalizerConfig:
     """Settings of retrieval and fine alignment (defaults suit nadir/oblique drone frames)."""
 
-    top_k: int = 8                    # retrieval candidates verified in large galleries
-    verify_all_below: int = 64        # galleries (or prior regions) this small: verify all
+    top_k: int = 8                    # retrieval candidates kept in large galleries
+    rank_all_below: int = 64          # galleries (or prior regions) this small: keep every tile
+    #                                   in the ranking (still only max_windows are aligned)
     max_windows: int = 6              # distinct map windows aligned per frame
     prior_window_max_m: float = 800.0  # prior discs this small (2 r + footprint) are searched
     #                                    directly, without the encoder
