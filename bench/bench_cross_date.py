@@ -38,7 +38,8 @@ SCENARIOS = {
 KEYS = ('mode', 'frames', 'frames_processed', 'frames_dropped', 'frames_in_outage',
         'outage_fix_fraction', 'outage_time_coverage', 'vision_error_in_outage',
         'selected_error_in_outage', 'covariance_consistency', 'detection_delay_s',
-        'first_fallback_latency_s', 'processing_time_s', 'latency_s')
+        'first_fallback_latency_s', 'processing_time_s', 'latency_s', 'loss_declared',
+        'monitor_lost_windows_s')
 
 
 def run_scenario(name: str, work: Path, outage_s: float, budget: float | None) -> dict:

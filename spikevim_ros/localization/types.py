@@ -57,8 +57,8 @@ class LocalizerConfig:
     ransac_px: float = 3.0            # RANSAC threshold at the fine resolution
     min_inliers: int = 14
     min_inlier_ratio: float = 0.35
-    covariance_scale: float = 0.45    # x (fit covariance + 1 fine pixel^2): the value that
-    #                                   bench/bench_covariance_scale.py measures
+    covariance_scale: float = 0.40    # x (fit covariance + 1 fine pixel^2): what
+    #                                   bench/bench_covariance_scale.py measures (0.397)
     map_sigma_m: float = 1.0          # georeference error of the map itself (1 sigma)
     retrieval_fallback: bool = True   # retrieval-only estimate when nothing verifies
     retrieval_min_margin: float = 0.08  # top-1 vs best far tile (cosine), for that fallback

@@ -251,6 +251,7 @@ class _ReplayRun:
         self.frames_read = 0
         self.bad_frames: list[dict] = []
         self.truncated: str | None = None
+        self.ended = False
         self.last_time = start
         self.csv = FrameCsvWriter(owner.out_dir / 'frames.csv')
         self.bag_out = _open_output_bag(owner.out_dir, opts.distro) if owner.output_bag else None
@@ -278,7 +279,8 @@ class _ReplayRun:
                     self.undecodable(message)
                 else:
                     self.handlers[message.topic](message)
-            self.next_tick = math.inf   # no GNSS after the bag's end: no more timeouts
+            self.ended = True   # no GNSS after the bag's end: its silence is no GNSS fault
+            self.next_tick = math.inf
             while self.in_flight is not None:
                 self.advance(self.in_flight.done_at)
             self.flush(math.inf)
@@ -492,7 +494,7 @@ class _ReplayRun:
 
     def note_status(self, status) -> None:
         name = status.health.name if hasattr(status.health, 'name') else str(status.health)
-        if name == self.health:
+        if name == self.health or (self.ended and name != 'OK'):
             return
         if name != 'OK' and self.health is not None:
             self.lost.append([status.since - self.start, math.inf])
