@@ -25,6 +25,8 @@ BENCHMARKS = {
     'search': (['bench/bench_search.py', '--sizes', '10000', '100000'], False),
     'localize': (['bench/bench_localize.py', '--frames', '6'], False),
     'node_latency': (['bench/bench_node_latency.py', '--frames', '5'], True),
+    'cross_date': (['bench/bench_cross_date.py'], False),
+    'covariance_scale': (['bench/bench_covariance_scale.py'], False),
 }
 
 

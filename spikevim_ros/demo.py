@@ -3,8 +3,13 @@
 
 1. build a gallery from ``spikevim_ros/data/demo_map`` (Apache-2.0 satellite tiles),
 2. simulate a 150 m loiter over it with a GNSS outage and a spoofing jump, written as a bag,
-3. replay the bag through the same pipeline as the node,
+3. replay the bag through the same pipeline as the node, in real time (frames that arrive while
+   the computer is busy are dropped, as the node drops them),
 4. print the key metrics and where the report and plots are.
+
+The flight is rendered from the very raster the gallery is cut from, and that map is part of the
+demo weights' training data: the demo shows the loop working, not accuracy on an unseen place
+(see docs/simulation_replay.md for cross-date flights).
 
 Only shipped data is used, so it runs from a fresh clone with no network.
 """
@@ -46,6 +51,15 @@ def demo_faults(outage_s: float):
 
     return (GnssFault('silence', 10.0, outage_s),
             GnssFault('jump', 10.0 + outage_s + 10.0, 12.0, magnitude=150.0))
+
+
+def demo_notes(weights: str) -> tuple[str, ...]:
+    """Return what the demo's report must say about how flattering its setting is."""
+    notes = [f'the flight was rendered from the same raster the gallery was cut from '
+             f'({DEMO_MAP.name}: 0.jpg, 1.jpg); real flights see another date and camera']
+    if weights == 'demo':
+        notes.append('this map (aero_vloc sample tiles) is in the demo weights\' training data')
+    return tuple(notes)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -100,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
     pipeline, gallery = load_pipeline(gallery_dir, weights, runtime=args.runtime)
     result = run_replay(summary.bag, pipeline, out / 'replay',
                         ReplayOptions(max_frames=args.max_frames, progress=progress),
-                        world=gallery_world(gallery))
+                        world=gallery_world(gallery), notes=demo_notes(args.weights))
     print(f'\nDemo finished in {time.monotonic() - started:.0f} s. Key metrics:')
     print_summary(result)
     return 0

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import threading
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
@@ -57,6 +57,7 @@ class FrameOutput:
     selected: GeoFix | None         # published on ~/fix_selected (the vision fix while LOST)
     gnss_status: GnssStatus
     prior: Prior | None = None      # the search prior that was used
+    covariance_terms_m: dict[str, float] = field(default_factory=dict)  # vision fix, 1-sigma
 
 
 @dataclass(frozen=True)
@@ -139,16 +140,31 @@ class FallbackPipeline:
                  attitude_deg: tuple[float, float, float] | None = None,
                  frame_id: str = 'camera') -> FrameOutput:
         """Localize one RGB frame stamped ``stamp`` (processed at clock time ``now``)."""
+        result, prior = self.localize(image_rgb, now, altitude_agl, camera, attitude_deg)
+        return self.conclude(result, prior, stamp, now, altitude_agl,
+                             attitude_known=attitude_deg is not None, frame_id=frame_id)
+
+    def localize(self, image_rgb: np.ndarray, now: float, altitude_agl: float | None = None,
+                 camera: PinholeCamera | None = None,
+                 attitude_deg: tuple[float, float, float] | None = None
+                 ) -> tuple[LocalizationResult, Prior | None]:
+        """First half of :meth:`on_frame`: the slow localization with the prior at ``now``."""
         with self._lock:
             self._latest_now = max(self._latest_now, now)
             prior = self._prior(now, self.monitor.evaluate(now))
         result = self.localizer.localize(image_rgb, prior=prior, altitude_agl=altitude_agl,
                                          camera=camera, attitude_deg=attitude_deg)
+        return result, prior
+
+    def conclude(self, result: LocalizationResult, prior: Prior | None, stamp: float,
+                 now: float, altitude_agl: float | None = None, attitude_known: bool = False,
+                 frame_id: str = 'camera') -> FrameOutput:
+        """Second half of :meth:`on_frame`: the vision fix and the monitor at ``now`` (done)."""
         with self._lock:
             # GNSS callbacks may have advanced the clock while the frame was being localized
             now = max(now, self._latest_now)
-            vision = self._vision_fix(result, stamp, frame_id, altitude_agl,
-                                      attitude_known=attitude_deg is not None)
+            tilt_m2 = self._tilt_variance_m2(altitude_agl, result, attitude_known)
+            vision = self._vision_fix(result, stamp, frame_id, altitude_agl, tilt_m2)
             if vision is not None:
                 self.monitor.on_vision(vision, now, confident=bool(result.verified))
                 if result.verified:
@@ -156,8 +172,10 @@ class FallbackPipeline:
                                                   vision.horizontal_sigma_m, now)
             self._status = self.monitor.evaluate(now)
             selected = vision if vision is not None and not self._status.ok else None
+            terms = {} if vision is None else \
+                dict(result.covariance_terms_m, tilt=math.sqrt(tilt_m2))
             return FrameOutput(result=result, vision_fix=vision, selected=selected,
-                               gnss_status=self._status, prior=prior)
+                               gnss_status=self._status, prior=prior, covariance_terms_m=terms)
 
     def _prior(self, now: float, status: GnssStatus) -> Prior | None:
         discs = [self._disc(a, now) for a in self._anchors(status)]
@@ -210,14 +228,13 @@ class FallbackPipeline:
         return 0.0
 
     def _vision_fix(self, result: LocalizationResult, stamp: float, frame_id: str,
-                    altitude_agl: float | None, attitude_known: bool) -> GeoFix | None:
+                    altitude_agl: float | None, tilt_m2: float) -> GeoFix | None:
         cov_en = np.asarray(result.covariance_en_m2, dtype=np.float64)
         if not (result.fix and math.isfinite(result.latitude) and math.isfinite(result.longitude)
                 and cov_en.shape == (2, 2) and np.all(np.isfinite(cov_en))):
             return None
         cov = np.zeros((3, 3))
-        cov[:2, :2] = 0.5 * (cov_en + cov_en.T) \
-            + self._tilt_variance_m2(altitude_agl, result, attitude_known) * np.eye(2)
+        cov[:2, :2] = 0.5 * (cov_en + cov_en.T) + tilt_m2 * np.eye(2)
         cov[2, 2] = self.config.vertical_sigma_m ** 2
         return GeoFix(stamp=stamp, latitude=float(result.latitude),
                       longitude=float(result.longitude),

@@ -61,3 +61,67 @@ def loiter_flight(out_bag: Path, duration_s: float, faults: tuple[GnssFault, ...
                                                   speed_mps=speed_mps),
                               camera=camera, faults=faults, seed=seed)
     return simulate(world, path, config, out_bag, progress=False)
+
+
+# --- cross-date flights over ../shared/data/naip_multidate_west ---------------------------------
+# One area imaged on ten dates: the flight is rendered from one date and localized against a
+# gallery cut from another, as a real flight sees a map made years earlier.
+
+NAIP = REPO.parent / 'shared' / 'data' / 'naip_multidate_west'
+CROSS_DATE_ALTITUDE_M = 600.0
+CROSS_DATE_SPEED_MPS = 15.0
+# A 2.6 km north-south leg then 500 m east, kept 350+ m from the map's edges (footprint ~690 m).
+CROSS_DATE_PATH = np.array([(-250.0, -1300.0), (-250.0, 1300.0), (250.0, 1300.0)])
+
+
+def naip_raster(date: str) -> Path:
+    """Return the NAIP raster of a date written YYYYMMDD."""
+    return NAIP / f'naip_west_{date}.tif'
+
+
+def naip_gallery(base: Path, date: str, altitude_m: float = CROSS_DATE_ALTITUDE_M) -> Path:
+    """Return (building once under ``base``) a gallery of one NAIP date for the 60 deg camera."""
+    folder = base / f'naip_gallery_{date}_{altitude_m:.0f}'
+    if (folder / 'manifest.json').is_file():
+        return folder
+    from spikevim_ros.encoder import build_encoder
+    from spikevim_ros.gallery import GalleryBuildConfig, build_gallery
+    from spikevim_ros.gallery.build import sides_from_footprint
+
+    build_gallery([naip_raster(date)], folder, build_encoder('T', runtime='auto'),
+                  GalleryBuildConfig(tile_sides_m=sides_from_footprint(CAMERA.pinhole(),
+                                                                       [altitude_m]),
+                                     progress=False))
+    return folder
+
+
+def cross_date_flight(out_bag: Path, date: str, outage_s: float, clean_s: float = 15.0,
+                      after_s: float = 20.0, seed: int = 0, length_m: float | None = None):
+    """
+    Fly the cross-date path over the NAIP raster of ``date`` (600 m, 15 m/s) and return it.
+
+    GNSS is silent for ``outage_s`` after ``clean_s``; the path is cut to ``clean_s + outage_s +
+    after_s`` seconds of flight (or ``length_m``).
+    """
+    world = MapWorld.load(naip_raster(date))
+    speed = CROSS_DATE_SPEED_MPS
+    length = length_m or speed * (clean_s + outage_s + after_s)
+    config = SimulationConfig(flight=FlightConfig(altitude_agl_m=CROSS_DATE_ALTITUDE_M,
+                                                  speed_mps=speed),
+                              camera=CAMERA, seed=seed,
+                              faults=(GnssFault('silence', clean_s, outage_s),))
+    return simulate(world, _cut_path(CROSS_DATE_PATH, length), config, out_bag, progress=False)
+
+
+def _cut_path(path: np.ndarray, length_m: float) -> np.ndarray:
+    """Return the first ``length_m`` metres of a polyline."""
+    points = [path[0]]
+    left = length_m
+    for a, b in zip(path[:-1], path[1:]):
+        step = float(np.hypot(*(b - a)))
+        if step >= left:
+            points.append(a + (b - a) * left / step)
+            return np.array(points)
+        points.append(b)
+        left -= step
+    raise ValueError(f'the path is only {length_m - left:.0f} m long, {length_m:.0f} m asked')

@@ -30,14 +30,14 @@ def _read(path) -> np.ndarray:
     return cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
 
 
-def test_query_0_is_localized_within_25_m(shared_data, aero_gallery, encoder):
+def test_query_0_is_localized_within_3x_of_documented(shared_data, aero_gallery, encoder):
     frame = _read(shared_data / 'aero_vloc/queries/0.jpg')
     result = Localizer(aero_gallery, encoder).localize(frame)
     error = horizontal_distance_m(result.latitude, result.longitude, 55.542349, 38.246245)
     print(f'aero_vloc 0.jpg: error {error:.1f} m, sigma {result.sigma_m:.1f} m, '
           f'{result.timings_ms}')
     assert result.fix and result.verified
-    assert error < 25.0
+    assert error < 2.5   # documented 0.5-0.8 m (docs/gallery_localizer.md)
     assert result.covariance_en_m2.shape == (2, 2)
     assert 0.0 < result.quality <= 1.0
 

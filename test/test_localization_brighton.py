@@ -73,10 +73,11 @@ def _summary(name: str, errors: list[float]) -> float:
     return median
 
 
-def test_brighton_beach_median_error_under_15_m(site):
+def test_brighton_beach_median_error_within_3x_of_documented(site):
+    # documented (docs/gallery_localizer.md): median 1.8 m without altitude, 1.6 m with it
     errors, results = _localize_all(site, lambda row: None)
     median = _summary('scale searched (no altitude)', errors)
-    assert median < 15.0
+    assert median < 5.4
     rows = site[2]
     ground = [float(row['alt_m']) - r.altitude_agl_m for row, r in zip(rows, results)
               if r.verified and math.isfinite(r.altitude_agl_m)]
@@ -86,4 +87,4 @@ def test_brighton_beach_median_error_under_15_m(site):
           f'ground ~{lake_agl + LAKE_SUPERIOR_AMSL_M - ground_amsl:.0f} m; a lake-level ground '
           f'would have meant {lake_agl:.0f} m)')
     errors, _ = _localize_all(site, lambda row: float(row['alt_m']) - ground_amsl)
-    assert _summary(f'altitude = EXIF - {ground_amsl:.0f} m', errors) < 15.0
+    assert _summary(f'altitude = EXIF - {ground_amsl:.0f} m', errors) < 4.8

@@ -133,6 +133,13 @@ def test_fallback_outputs_bad_frames_parameters_and_lifecycle(
     assert_vision_fix(fix, lat, lon)
     assert fix.altitude == GNSS_ALT
     assert all(m.header.frame_id == 'gnss' for m in selected)
+    # the inference diagnostics break the fix's covariance into its terms
+    terms = ('sigma_alignment_m', 'sigma_tilt_m', 'sigma_map_m')
+    assert feeder.spin_until(lambda: set(terms) <= {v.key for v in (
+        diagnostic(feeder, 'inference') or DiagnosticStatus()).values}, 20.0)
+    values = {v.key: float(v.value) for v in diagnostic(feeder, 'inference').values
+              if v.key in terms}
+    assert values['sigma_alignment_m'] > 0.0 and values['sigma_map_m'] == 1.0, values
 
     # corrupt and wrongly encoded frames: warning in /diagnostics, node keeps running
     feeder.publish_raw(b'\x00' * 100, 'rgb8', 320, 240, 960, feeder.now())

@@ -1,9 +1,12 @@
 """
 Scenario tests on real imagery: simulated GNSS-denied flights replayed through the pipeline.
 
-A 150 m loiter over the demo village with a 60 s GNSS outage must keep a fix on at least 90 % of
-the frames processed during the outage (median error < 15 m, p95 < 40 m) and publish the first
-fallback fix within 1 s of the monitor declaring the loss; a spoofing jump must be detected.
+A 150 m loiter over the demo village with a 60 s GNSS outage, replayed in real time with a 0.5 s
+budget per frame, must give at least 90 % of the denied frames their own fix (median error and
+p95 within 3x of the demo's documented 3.5 m / 7.2 m) and publish the first fallback fix within
+1 s of the monitor declaring the loss; a spoofing jump must be detected. These flights are
+rendered from the gallery's own raster: a sanity check. Accuracy on a map of another date is
+tested in test_cross_date.py.
 """
 
 from __future__ import annotations
@@ -29,14 +32,15 @@ def test_sixty_second_outage_at_150_m(gallery, tmp_path):
                             altitude_m=150.0, seed=7)
     pipeline, loaded = load_pipeline(gallery)
     result = run_replay(summary.bag, pipeline, tmp_path / 'replay',
-                        ReplayOptions(progress=False), world=gallery_world(loaded))
+                        ReplayOptions(frame_budget_s=0.5, progress=False),
+                        world=gallery_world(loaded))
     metrics = result.metrics
     assert metrics['frames_in_outage'] == 60
     assert metrics['outage_fix_fraction'] >= 0.90, metrics
     outage = metrics['vision_error_in_outage']
-    assert outage['median_m'] < 15.0 and outage['p95_m'] < 40.0, outage
+    assert outage['median_m'] < 10.5 and outage['p95_m'] < 22.0, outage
     # The published (selected) fix while denied is the vision fix: same accuracy.
-    assert metrics['selected_error_in_outage']['median_m'] < 15.0
+    assert metrics['selected_error_in_outage']['median_m'] < 10.5
     assert 0.0 <= metrics['first_fallback_latency_s'] <= 1.0, metrics['loss_declared']
     assert 0.0 < metrics['detection_delay_s'] <= 1.5
     # GNSS came back: the monitor returned to OK before the end of the flight.
@@ -49,7 +53,7 @@ def test_spoofing_jump_is_detected(gallery, short_clean_bag, tmp_path):
     bare = tmp_path / 'flight.mcap'
     shutil.copy(short_clean_bag / 'bag.mcap', bare)
     pipeline, _ = load_pipeline(gallery)
-    options = ReplayOptions(inject=[GnssFault('jump', 6.0, 6.0, 150.0)],
+    options = ReplayOptions(inject=[GnssFault('jump', 6.0, 6.0, 150.0)], frame_budget_s=0.5,
                             progress=False)
     result = run_replay(bare, pipeline, tmp_path / 'replay', options, plots=False)
     spoof = result.metrics['spoofing']
@@ -59,7 +63,7 @@ def test_spoofing_jump_is_detected(gallery, short_clean_bag, tmp_path):
     # While spoofed, what is published is the vision fix, never the spoofed GNSS.
     spoofed = [r for r in result.trace.records if 7.5 <= r.t < 12.0]
     assert spoofed and all(r.selected_source == 'vision' for r in spoofed)
-    assert max(r.selected_error_m for r in spoofed) < 40.0
+    assert max(r.selected_error_m for r in spoofed) < 22.0
 
 
 @pytest.fixture(scope='module')

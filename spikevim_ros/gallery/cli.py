@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from spikevim_ros.cli import number_list
 from spikevim_ros.gallery.build import GalleryBuildConfig, build_gallery
 from spikevim_ros.gallery.store import Gallery, GalleryError
 
@@ -17,8 +18,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help='GeoTIFF (any CRS), corners table (.txt/.csv), folder of those, '
                             'or an XYZ/TMS z/x/y tile folder; several are merged')
     build.add_argument('--out', required=True, help='gallery directory to create')
-    build.add_argument('--tile-side', type=float, nargs='+', default=[200.0], metavar='M',
-                       help='tile side(s) in ground metres, about the camera footprint')
+    build.add_argument('--tile-side', type=number_list, default=[200.0], metavar='M[,M...]',
+                       help='tile side(s) in ground metres, about the camera footprint; '
+                            'several as a comma list: 150,200')
     build.add_argument('--stride', type=float, default=0.5,
                        help='stride as a fraction of the tile side (0.5 = 50%% overlap)')
     build.add_argument('--min-valid', type=float, default=0.5,

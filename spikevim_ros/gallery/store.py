@@ -27,7 +27,6 @@ import numpy as np
 from spikevim_ros.gallery import index as search_index
 from spikevim_ros.geo import LocalFrame
 from spikevim_ros.georaster import GeoRaster
-from spikevim_ros.render import cut_tile
 
 FORMAT_VERSION = 1
 MANIFEST = 'manifest.json'
@@ -143,11 +142,6 @@ class Gallery:
         """Return the faiss index kind (flat, ivfpq, hnsw)."""
         return search_index.index_kind(self.index)
 
-    def tile_latlon(self, tile_id: int) -> tuple[float, float]:
-        """Return the (lat, lon) of a tile centre."""
-        tile = self.tiles[tile_id]
-        return tile.lat, tile.lon
-
     def raster(self, number: int) -> GeoRaster:
         """Return stored map raster ``number`` (read on first use)."""
         if number not in self._rasters:
@@ -163,22 +157,6 @@ class Gallery:
                 pix_to_en=np.array(entry['pix_to_en'], dtype=np.float64),
                 source=entry['source'])
         return self._rasters[number]
-
-    def tile_image(self, tile_id: int, size_px: int | None = None) -> np.ndarray:
-        """Re-cut a tile's RGB image (default: the encoder input size)."""
-        tile = self.tiles[tile_id]
-        image, _ = cut_tile(self.raster(tile.raster), (tile.centre_east, tile.centre_north),
-                            tile.side_m, size_px or self.input_size)
-        return image
-
-    def tile_pixel_to_latlon(self, tile_id: int, x, y, size_px: int | None = None):
-        """Map continuous pixel coordinates of a tile image (``size_px`` square) to lat/lon."""
-        tile = self.tiles[tile_id]
-        size = size_px or self.input_size
-        scale = tile.side_m / size
-        east = tile.centre_east + (np.asarray(x, dtype=np.float64) - size / 2.0) * scale
-        north = tile.centre_north - (np.asarray(y, dtype=np.float64) - size / 2.0) * scale
-        return self.raster(tile.raster).frame.to_latlon(east, north)
 
     def tiles_in_region(self, lat: float, lon: float, radius_m: float) -> np.ndarray:
         """Return ids of tiles that overlap a disc (centre within radius + half diagonal)."""

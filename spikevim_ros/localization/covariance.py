@@ -52,3 +52,19 @@ def point_covariance(src: np.ndarray, dst: np.ndarray, homography: np.ndarray,
     cov = j @ param_cov @ j.T / (scale * scale)
     rms = float(np.sqrt(sigma2 * 2.0)) / scale
     return 0.5 * (cov + cov.T), rms
+
+
+def fix_covariance(cov_px: np.ndarray, gsd_m: float, scale: float, map_sigma_m: float
+                   ) -> tuple[np.ndarray, dict[str, float]]:
+    """
+    Return the east/north covariance (m^2) of a verified fix and its terms (1-sigma, m).
+
+    ``alignment``: the fit covariance of the projected point plus one pixel^2 of quantisation,
+    in metres, times ``scale``^2 (calibrated by bench/bench_covariance_scale.py); ``map``: the
+    georeference error of the map itself. Each term is the RMS of its two axes' sigmas.
+    """
+    flip = np.diag([gsd_m, -gsd_m])
+    alignment = scale ** 2 * (flip @ cov_px @ flip + gsd_m ** 2 * np.eye(2))
+    cov = alignment + map_sigma_m ** 2 * np.eye(2)
+    return cov, {'alignment': float(np.sqrt(max(np.trace(alignment), 0.0) / 2.0)),
+                 'map': float(map_sigma_m)}

@@ -16,7 +16,7 @@ from spikevim_ros.geo import LocalFrame
 from spikevim_ros.localization.align import (Alignment, Placement, coarse_search, cut_window,
                                              refine)
 from spikevim_ros.localization.map_fields import MapFields
-from spikevim_ros.localization.covariance import point_covariance
+from spikevim_ros.localization.covariance import fix_covariance, point_covariance
 from spikevim_ros.localization.query import (BadFrame, QueryGeometry, check_frame,
                                              geometric_range, prepare_query)
 from spikevim_ros.localization.types import LocalizationResult, LocalizerConfig, Prior
@@ -188,7 +188,7 @@ class Localizer:
             descriptor = self.encoder(preprocess(rgb, size=self.gallery.input_size))
         descriptor = descriptor.float().cpu().numpy()
         pool = len(self.gallery) if subset is None else len(subset)
-        k = pool if pool <= self.config.verify_all_below else self.config.top_k
+        k = pool if pool <= self.config.rank_all_below else self.config.top_k
         return self.gallery.search(descriptor, max(k, 2), subset)
 
     def _windows(self, ids: np.ndarray, geometry: QueryGeometry) -> list:
@@ -273,9 +273,7 @@ class Localizer:
         heading = math.degrees(math.atan2(up[0] - east, up[1] - north)) % 360.0
         cov_px, _ = point_covariance(alignment.src, alignment.dst, alignment.query_to_window,
                                      target)
-        flip = np.diag([window.gsd, -window.gsd])
-        formal = flip @ cov_px @ flip + window.gsd ** 2 * np.eye(2)
-        cov = cfg.covariance_scale ** 2 * formal + cfg.map_sigma_m ** 2 * np.eye(2)
+        cov, terms = fix_covariance(cov_px, window.gsd, cfg.covariance_scale, cfg.map_sigma_m)
         lat, lon = raster.frame.to_latlon(east, north)
         altitude_agl = math.nan
         if geometry.camera is not None:
@@ -288,6 +286,7 @@ class Localizer:
             min(1.0, ratio / 0.7)
         return LocalizationResult(True, 'verified', float(lat), float(lon),
                                   heading_deg=heading, covariance_en_m2=cov,
+                                  covariance_terms_m=terms,
                                   quality=float(np.clip(quality, 0.0, 1.0)), verified=True,
                                   inliers=alignment.inliers, altitude_agl_m=altitude_agl)
 
@@ -318,5 +317,6 @@ class Localizer:
         sigma = top.side_m / 2.0
         return LocalizationResult(True, f'retrieval only (margin {margin:.3f}, not verified)',
                                   top.lat, top.lon, covariance_en_m2=np.eye(2) * sigma ** 2,
+                                  covariance_terms_m={'retrieval': sigma},
                                   quality=float(min(0.3, margin)), verified=False,
                                   tile_ids=[int(i) for i in ids[:5]])

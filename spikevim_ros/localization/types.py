@@ -33,8 +33,9 @@ class Prior:
 class LocalizerConfig:
     """Settings of retrieval and fine alignment (defaults suit nadir/oblique drone frames)."""
 
-    top_k: int = 8                    # retrieval candidates verified in large galleries
-    verify_all_below: int = 64        # galleries (or prior regions) this small: verify all
+    top_k: int = 8                    # retrieval candidates kept in large galleries
+    rank_all_below: int = 64          # galleries (or prior regions) this small: keep every tile
+    #                                   in the ranking (still only max_windows are aligned)
     max_windows: int = 6              # distinct map windows aligned per frame
     prior_window_max_m: float = 800.0  # prior discs this small (2 r + footprint) are searched
     #                                    directly, without the encoder
@@ -56,8 +57,8 @@ class LocalizerConfig:
     ransac_px: float = 3.0            # RANSAC threshold at the fine resolution
     min_inliers: int = 14
     min_inlier_ratio: float = 0.35
-    covariance_scale: float = 0.45    # x (fit covariance + 1 fine pixel^2), calibrated on
-    #                                   synthetic views: ~95 % fall in the 95 % ellipse
+    covariance_scale: float = 0.40    # x (fit covariance + 1 fine pixel^2): what
+    #                                   bench/bench_covariance_scale.py measures (0.397)
     map_sigma_m: float = 1.0          # georeference error of the map itself (1 sigma)
     retrieval_fallback: bool = True   # retrieval-only estimate when nothing verifies
     retrieval_min_margin: float = 0.08  # top-1 vs best far tile (cosine), for that fallback
@@ -74,6 +75,7 @@ class LocalizationResult:
     altitude: float = math.nan             # ellipsoid altitude: not derivable from a 2-D map
     heading_deg: float = math.nan          # of the image "up" direction, clockwise from north
     covariance_en_m2: np.ndarray = field(default_factory=lambda: np.full((2, 2), np.nan))
+    covariance_terms_m: dict[str, float] = field(default_factory=dict)  # 1-sigma per term
     quality: float = 0.0
     tile_ids: list[int] = field(default_factory=list)
     timings_ms: dict[str, float] = field(default_factory=dict)
@@ -101,7 +103,9 @@ class LocalizationResult:
             'altitude': num(self.altitude), 'altitude_agl_m': num(self.altitude_agl_m),
             'heading_deg': num(self.heading_deg),
             'covariance_en_m2': [[num(v) for v in row] for row in cov.tolist()],
-            'sigma_m': num(self.sigma_m), 'quality': round(float(self.quality), 4),
+            'sigma_m': num(self.sigma_m),
+            'covariance_terms_m': {k: num(v) for k, v in self.covariance_terms_m.items()},
+            'quality': round(float(self.quality), 4),
             'inliers': self.inliers, 'tile_ids': [int(t) for t in self.tile_ids],
             'timings_ms': {k: round(v, 1) for k, v in self.timings_ms.items()},
         }

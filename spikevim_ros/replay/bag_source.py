@@ -45,17 +45,99 @@ def resolve_bag_path(path: str | Path) -> Path:
 
 @contextmanager
 def open_bag(path: str | Path, distro: str = 'jazzy') -> Iterator[AnyReader]:
-    """Open a bag for reading; ``distro`` supplies definitions the bag does not embed."""
+    """
+    Open a bag for reading; ``distro`` supplies definitions the bag does not embed.
+
+    An MCAP file whose end is missing (a recording cut short) is read front to back up to the
+    damage by :class:`DamagedMcap`, whose ``damage`` then says where it stopped.
+    """
     resolved = resolve_bag_path(path)
     try:
         reader = AnyReader([resolved], default_typestore=typestore_for(distro))
         reader.open()
     except Exception as exc:  # rosbags raises several unrelated types for corrupt input
-        raise BagError(f'{path}: cannot read bag: {exc}') from exc
+        mcap = _single_mcap(resolved)
+        if mcap is None:
+            raise BagError(f'{path}: cannot read bag: {exc}') from exc
+        reader = DamagedMcap(mcap, typestore_for(distro), f'{exc}')
+        if not reader.connections:
+            raise BagError(f'{path}: cannot read bag: {exc}') from exc
     try:
         yield reader
     finally:
         reader.close()
+
+
+def _single_mcap(path: Path) -> Path | None:
+    if path.is_dir():
+        files = sorted(path.glob('*.mcap'))
+        return files[0] if len(files) == 1 else None
+    return path if path.suffix == '.mcap' else None
+
+
+@dataclass
+class _Connection:
+    id: int
+    topic: str
+    msgtype: str
+    msgcount: int = 0
+
+
+class DamagedMcap:
+    """
+    The readable front of a damaged MCAP file, with AnyReader's interface as the replay uses it.
+
+    The file is scanned once for channels, message counts and the start time, then streamed; a
+    message cut by the damage ends the iteration, and ``damage`` describes it.
+    """
+
+    def __init__(self, path: Path, typestore, why: str) -> None:
+        self.path, self.typestore = path, typestore
+        self.damage = f'{path.name} is damaged ({why})'
+        self.connections: list[_Connection] = []
+        self.start_time = 0
+        by_id: dict[int, _Connection] = {}
+        for channel, log_time, _ in self._records():
+            if channel.id not in by_id:
+                by_id[channel.id] = _Connection(channel.id, channel.topic, self._types[channel.id])
+            by_id[channel.id].msgcount += 1
+            self.start_time = log_time if not self.start_time else min(self.start_time, log_time)
+        self.connections = list(by_id.values())
+
+    def _records(self):
+        from mcap.records import Channel, Message, Schema
+        from mcap.stream_reader import StreamReader
+
+        schemas: dict[int, str] = {}
+        channels: dict[int, object] = {}
+        self._types: dict[int, str] = {}
+        with open(self.path, 'rb') as handle:
+            try:
+                for record in StreamReader(handle).records:
+                    if isinstance(record, Schema):
+                        schemas[record.id] = record.name
+                    elif isinstance(record, Channel):
+                        channels[record.id] = record
+                        self._types[record.id] = schemas.get(record.schema_id, '')
+                    elif isinstance(record, Message) and record.channel_id in channels:
+                        yield channels[record.channel_id], record.log_time, record.data
+            except Exception as exc:  # the damage: any error of the stream reader
+                self.damage = f'{self.path.name} is damaged: readable up to its ' \
+                              f'{type(exc).__name__} ({str(exc) or "end of file"})'
+
+    def messages(self, connections):
+        """Yield (connection, timestamp ns, raw) of ``connections`` in file order."""
+        wanted = {c.id: c for c in connections}
+        for channel, log_time, data in self._records():
+            if channel.id in wanted:
+                yield wanted[channel.id], log_time, data
+
+    def deserialize(self, raw: bytes, msgtype: str):
+        """Decode one CDR message."""
+        return self.typestore.deserialize_cdr(raw, msgtype)
+
+    def close(self) -> None:
+        """Nothing to release (the file is opened per pass)."""
 
 
 def topic_types(reader: AnyReader) -> dict[str, str]:
@@ -90,13 +172,23 @@ class BagMessage:
     topic: str
     msgtype: str
     time_s: float
-    message: object
+    message: object                # None when it could not be decoded (see ``error``)
     raw: bytes
+    error: str = ''
 
 
 def iter_messages(reader: AnyReader, topics: list[str]) -> Iterator[BagMessage]:
-    """Yield decoded messages of ``topics`` in bag-time order."""
+    """
+    Yield messages of ``topics`` in bag-time order, decoded.
+
+    A message that does not decode comes out with ``message=None`` and the reason in ``error``;
+    a damaged file raises from the iteration where the damage is.
+    """
     connections = [c for c in reader.connections if c.topic in topics]
     for connection, timestamp, raw in reader.messages(connections=connections):
-        yield BagMessage(connection.topic, connection.msgtype, timestamp * 1e-9,
-                         reader.deserialize(raw, connection.msgtype), raw)
+        try:
+            message, error = reader.deserialize(raw, connection.msgtype), ''
+        except Exception as exc:  # rosbags raises several types for a corrupt message
+            message, error = None, f'cannot decode {connection.msgtype}: {exc}'
+        yield BagMessage(connection.topic, connection.msgtype, timestamp * 1e-9, message, raw,
+                         error)

@@ -13,8 +13,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the options of ``spikevim replay``."""
     parser.formatter_class = argparse.ArgumentDefaultsHelpFormatter
     parser.description = ('Replay a ROS 2 bag (sqlite3 or MCAP, folder or bare file) through the '
-                          'same localizer and GNSS monitor as the node, in bag time, and write '
-                          'metrics.json, frames.csv, plots, a report and an output bag.')
+                          'same localizer and GNSS monitor as the node and write metrics.json, '
+                          'frames.csv, plots, a report and an output bag. By default in real '
+                          'time: each frame takes its measured processing time (or '
+                          '--frame-budget) and frames arriving meanwhile are dropped like the '
+                          'node drops them; --offline processes every frame instantly.')
     parser.add_argument('bag', type=Path, help='bag folder, .mcap or .db3 file')
     parser.add_argument('--gallery', type=Path, required=True, help='gallery folder')
     parser.add_argument('--out', type=Path, default=None,
@@ -40,7 +43,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--altitude-agl', type=float, default=None,
                         help='height above ground given to the localizer (m); default: the '
                              'simulated altitude recorded in the bag, else unknown')
-    parser.add_argument('--max-frames', type=int, default=None, help='stop after N frames')
+    parser.add_argument('--max-frames', type=int, default=None,
+                        help='stop after N camera frames')
+    timing = parser.add_mutually_exclusive_group()
+    timing.add_argument('--frame-budget', type=float, default=None, metavar='SECONDS',
+                        help='real time with this fixed processing time per frame instead of '
+                             'the measured one (reproducible on any computer)')
+    timing.add_argument('--offline', action='store_true',
+                        help='process every frame with zero processing time (localizer '
+                             'quality, not what a flight gets; labelled in the report)')
+    parser.add_argument('--max-fix-age', type=float, default=2.0, metavar='SECONDS',
+                        help='a published fix covers denied time until it is this old')
     parser.add_argument('--report', choices=('md', 'html'), default='md')
     parser.add_argument('--no-plots', action='store_true')
     parser.add_argument('--no-progress', action='store_true')
@@ -61,7 +74,9 @@ def run(args: argparse.Namespace) -> int:
                                 camera_info_topic=args.camera_info_topic,
                                 gnss_topic=args.gnss_topic, truth_topic=args.truth_topic,
                                 inject=list(args.inject), altitude_agl_m=args.altitude_agl,
-                                max_frames=args.max_frames, progress=not args.no_progress)
+                                max_frames=args.max_frames, offline=args.offline,
+                                frame_budget_s=args.frame_budget,
+                                max_fix_age_s=args.max_fix_age, progress=not args.no_progress)
         result = run_replay(args.bag, pipeline, out, options, world=gallery_world(gallery),
                             report_format=args.report, plots=not args.no_plots)
     except (BagError, GalleryError, FileExistsError, ValueError) as exc:

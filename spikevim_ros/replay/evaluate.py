@@ -26,11 +26,13 @@ class ReplayResult:
 
 def run_replay(bag: str | Path, pipeline, out_dir: str | Path,
                options: ReplayOptions | None = None, world: MapWorld | None = None,
-               report_format: str = 'md', plots: bool = True) -> ReplayResult:
+               report_format: str = 'md', plots: bool = True,
+               notes: tuple[str, ...] = ()) -> ReplayResult:
     """
     Replay ``bag`` through ``pipeline`` and write every artefact into ``out_dir``.
 
-    ``world`` (the map) gives the plots their background and the evaluation frame.
+    ``world`` (the map) gives the plots their background and the evaluation frame; ``notes``
+    (what the reader must know to judge the figures) go into the metrics and the report.
     """
     out_dir = Path(out_dir)
     options = options or ReplayOptions()
@@ -38,6 +40,7 @@ def run_replay(bag: str | Path, pipeline, out_dir: str | Path,
     trace = replay.run(bag)
     metrics = summarize(trace.records, trace.events)
     metrics['bag'] = str(bag)
+    metrics['notes'] = list(notes)
     (out_dir / 'metrics.json').write_text(json.dumps(metrics, indent=2) + '\n')
     figures: dict[str, Path] = {}
     if plots and trace.records:

@@ -3,6 +3,10 @@ Per-frame replay records and the metrics computed from them.
 
 Errors are horizontal distances to the ground truth at the frame's stamp. "Outage" means the
 GNSS-denied windows: injected faults recorded by the simulator or given at replay time.
+
+Every camera frame of the bag is one record, processed or not: availability while GNSS is denied
+is the share of denied frames whose *own* processing produced a vision fix (a dropped or failed
+frame counts as no fix, whatever was published around it).
 """
 
 from __future__ import annotations
@@ -13,29 +17,52 @@ from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
+PROCESSED, DROPPED, BAD = 'processed', 'dropped', 'bad'
+
 # 2-D Gaussian: probability that the error lies inside k sigma (per axis), k = 1, 2, 3.
 _EXPECTED_INSIDE = {k: 1.0 - math.exp(-k * k / 2.0) for k in (1, 2, 3)}
 
 
 @dataclass
 class FrameRecord:
-    """What happened at one processed camera frame."""
+    """What happened to one camera frame of the bag."""
 
     stamp: float
     t: float                       # seconds since the start of the bag
     in_outage: bool
     gnss_health: str
+    status: str = PROCESSED        # PROCESSED, DROPPED (replaced while busy) or BAD (unusable)
     truth_east: float = math.nan   # metres in the evaluation frame
     truth_north: float = math.nan
     vision_east: float = math.nan
     vision_north: float = math.nan
     vision_sigma_m: float = math.nan
+    vision_cov_ee: float = math.nan  # reported covariance (m^2): east, north, cross term
+    vision_cov_nn: float = math.nan
+    vision_cov_en: float = math.nan
+    sigma_alignment_m: float = math.nan  # terms of the reported covariance, 1-sigma per axis
+    sigma_retrieval_m: float = math.nan
+    sigma_tilt_m: float = math.nan
+    sigma_map_m: float = math.nan
     vision_nees: float = math.nan  # e^T C^-1 e with the reported 2x2 covariance (expect 2)
     vision_confident: bool = False
     selected_source: str = 'none'  # 'gnss', 'vision' or 'none'
     selected_east: float = math.nan
     selected_north: float = math.nan
     processing_s: float = math.nan
+    published_t: float = math.nan  # when its outputs went out, seconds since the start
+    latency_s: float = math.nan    # published - image stamp (waiting + processing)
+
+    @property
+    def vision_covariance(self) -> np.ndarray:
+        """Return the reported 2 x 2 east/north covariance (NaN without a fix)."""
+        return np.array([[self.vision_cov_ee, self.vision_cov_en],
+                         [self.vision_cov_en, self.vision_cov_nn]])
+
+    @property
+    def has_vision_fix(self) -> bool:
+        """Return True when this frame's own processing produced a vision fix."""
+        return math.isfinite(self.vision_east)
 
     @property
     def vision_error_m(self) -> float:
@@ -106,31 +133,91 @@ def consistency(records: list[FrameRecord]) -> dict:
     return out
 
 
+class CoverageMeter:
+    """
+    Time covered by published fixes: from each publication until the fix is ``max_age_s`` old.
+
+    Consecutive covered stretches merge, so memory grows with the number of gaps, not fixes.
+    """
+
+    def __init__(self, max_age_s: float) -> None:
+        self.max_age_s = max_age_s
+        self._spans: list[list[float]] = []
+
+    def published(self, now: float, fix_stamp: float) -> None:
+        """Note a fix with stamp ``fix_stamp`` published at ``now``."""
+        end = fix_stamp + self.max_age_s
+        if end <= now:
+            return
+        if self._spans and now <= self._spans[-1][1]:
+            self._spans[-1][1] = max(self._spans[-1][1], end)
+        else:
+            self._spans.append([now, end])
+
+    def fraction(self, windows: list[tuple[float, float]]) -> float | None:
+        """Return the covered share of the total length of ``windows`` (None without any)."""
+        total = sum(max(b - a, 0.0) for a, b in windows)
+        if total <= 0.0:
+            return None
+        covered = sum(max(min(b, y) - max(a, x), 0.0) for a, b in windows
+                      for x, y in self._spans)
+        return covered / total
+
+
+def spoofing_outcomes(faults: list[dict], loss_events: list[dict],
+                      lost_windows: list[tuple[float, float]]) -> list[dict]:
+    """
+    Return, per spoofing fault (drift/jump; seconds since the start), whether it was detected.
+
+    Detected means the monitor went from OK to LOST between the fault start and 1 s after its
+    end; a monitor already LOST at the fault start (for another reason) has detected nothing.
+    """
+    outcomes = []
+    for fault in faults:
+        a, b = fault['start_s'], fault['start_s'] + fault['duration_s']
+        hits = [e for e in loss_events if a <= e['t'] < b + 1.0]
+        outcomes.append({'kind': fault['kind'], 'start_s': a, 'end_s': b,
+                         'detected': bool(hits),
+                         'already_lost_at_start': any(x <= a < y for x, y in lost_windows),
+                         'delay_s': (hits[0]['t'] - a) if hits else None,
+                         'reason': hits[0]['reason'] if hits else None})
+    return outcomes
+
+
+def _spread(values) -> dict:
+    array = np.asarray([v for v in values if math.isfinite(v)], dtype=np.float64)
+    if not array.size:
+        return {'median': None, 'p95': None, 'max': None}
+    return {'median': float(np.median(array)), 'p95': float(np.percentile(array, 95)),
+            'max': float(array.max())}
+
+
 def summarize(records: list[FrameRecord], events: dict) -> dict:
     """
     Return the metrics dictionary written to ``metrics.json``.
 
     ``events`` holds what the replay saw outside frames: ``loss_declared`` (list of monitor
     LOST transitions with reasons), ``first_fallback_latency_s``, ``denied_windows``,
-    ``spoofing`` (per spoofing fault: detected and delay) and counters.
+    ``spoofing`` (per spoofing fault: detected and delay), the mode and counters.
     """
     outage = [r for r in records if r.in_outage]
-    processing = np.array([r.processing_s for r in records if math.isfinite(r.processing_s)])
-    with_fix_outage = [r for r in outage if r.selected_source == 'vision'
-                       or math.isfinite(r.vision_east)]
+    processed = [r for r in records if r.status == PROCESSED]
     return {
         'frames': len(records),
-        'frames_with_vision_fix': sum(math.isfinite(r.vision_east) for r in records),
+        'frames_processed': len(processed),
+        'frames_dropped': sum(r.status == DROPPED for r in records),
+        'frames_bad': sum(r.status == BAD for r in records),
+        'frames_with_vision_fix': sum(r.has_vision_fix for r in records),
         'frames_in_outage': len(outage),
-        'outage_fix_fraction': (len(with_fix_outage) / len(outage)) if outage else None,
+        'frames_dropped_in_outage': sum(r.status == DROPPED for r in outage),
+        'outage_fix_fraction': (sum(r.has_vision_fix for r in outage) / len(outage))
+        if outage else None,
         'vision_error': error_stats(r.vision_error_m for r in records),
         'vision_error_in_outage': error_stats(r.vision_error_m for r in outage),
         'selected_error': error_stats(r.selected_error_m for r in records),
         'selected_error_in_outage': error_stats(r.selected_error_m for r in outage),
         'covariance_consistency': consistency(records),
-        'processing_time_s': {
-            'median': float(np.median(processing)) if processing.size else None,
-            'p95': float(np.percentile(processing, 95)) if processing.size else None,
-            'max': float(processing.max()) if processing.size else None},
+        'processing_time_s': _spread(r.processing_s for r in processed),
+        'latency_s': _spread(r.latency_s for r in processed),
         **events,
     }

@@ -5,6 +5,8 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
+MAX_BAD_ROWS = 5
+
 
 def _fmt(value, unit: str = '', digits: int = 1) -> str:
     if value is None:
@@ -21,32 +23,55 @@ def key_rows(metrics: dict) -> list[tuple[str, str]]:
     fraction = metrics.get('outage_fix_fraction')
     consistency = metrics.get('covariance_consistency', {})
     timing = metrics.get('processing_time_s', {})
+    latency = metrics.get('latency_s', {})
+    coverage = metrics.get('outage_time_coverage')
     rows = [
-        ('frames processed', f"{metrics.get('frames', 0)} of {metrics.get('frames_in_bag', 0)}"
-                             ' in the bag'),
+        ('timing', metrics.get('mode', 'n/a')),
+        ('camera frames', f"{metrics.get('frames', 0)} read of {metrics.get('frames_in_bag', 0)}"
+                          f" in the bag: {metrics.get('frames_processed', 0)} processed, "
+                          f"{metrics.get('frames_dropped', 0)} dropped while busy, "
+                          f"{metrics.get('frames_bad', 0)} bad"),
         ('frames with a vision fix', _fmt(metrics.get('frames_with_vision_fix'))),
-        ('frames while GNSS denied', _fmt(metrics.get('frames_in_outage'))),
-        ('fix available while GNSS denied',
+        ('frames while GNSS denied', f"{_fmt(metrics.get('frames_in_outage'))} "
+                                     f"({_fmt(metrics.get('frames_dropped_in_outage'))} dropped)"),
+        ('denied frames with their own vision fix',
          'n/a' if fraction is None else f'{100.0 * fraction:.1f} %'),
+        (f"denied time covered by a fix at most {_fmt(metrics.get('max_fix_age_s'), ' s', 0)} "
+         'old', 'n/a' if coverage is None else f'{100.0 * coverage:.1f} %'),
         ('vision error while denied: median / p95 / max',
          f"{_fmt(outage.get('median_m'), ' m')} / {_fmt(outage.get('p95_m'), ' m')} / "
          f"{_fmt(outage.get('max_m'), ' m')}"),
         ('vision error overall: median / p95',
          f"{_fmt(overall.get('median_m'), ' m')} / {_fmt(overall.get('p95_m'), ' m')}"),
         ('GNSS loss detected after fault start', _fmt(metrics.get('detection_delay_s'), ' s', 2)),
-        ('first fallback fix after loss declared',
+        ('first fallback fix published after loss declared',
          _fmt(metrics.get('first_fallback_latency_s'), ' s', 2)),
         ('errors inside reported 2-sigma',
          'n/a' if consistency.get('inside_2sigma') is None else
          f"{100.0 * consistency['inside_2sigma']:.0f} % (ideal "
          f"{100.0 * consistency['expected_inside_2sigma']:.0f} %)"),
-        ('processing time per frame: median / p95',
-         f"{_fmt(timing.get('median'), ' s', 3)} / {_fmt(timing.get('p95'), ' s', 3)}"),
+        ('processing time per frame: median / p95 / max',
+         f"{_fmt(timing.get('median'), ' s', 3)} / {_fmt(timing.get('p95'), ' s', 3)} / "
+         f"{_fmt(timing.get('max'), ' s', 3)}"),
+        ('fix latency after the image stamp: median / p95 / max',
+         f"{_fmt(latency.get('median'), ' s', 3)} / {_fmt(latency.get('p95'), ' s', 3)} / "
+         f"{_fmt(latency.get('max'), ' s', 3)}"),
     ]
+    if metrics.get('truncated'):
+        rows.append(('bag', metrics['truncated']))
+    for bad in metrics.get('bad_frames', [])[:MAX_BAD_ROWS]:
+        rows.append((f"bad frame at {bad['t']:.2f} s on {bad['topic']}", bad['reason']))
+    if len(metrics.get('bad_frames', [])) > MAX_BAD_ROWS:
+        rows.append(('more bad frames', f"{len(metrics['bad_frames']) - MAX_BAD_ROWS} "
+                                        '(all in metrics.json)'))
     for spoof in metrics.get('spoofing', []):
         verdict = 'detected' if spoof['detected'] else 'NOT detected'
+        if spoof.get('already_lost_at_start') and not spoof['detected']:
+            verdict += ' (GNSS was already LOST for another reason)'
         delay = '' if spoof['delay_s'] is None else f" after {spoof['delay_s']:.2f} s"
         rows.append((f"spoofing {spoof['kind']} at {spoof['start_s']:.0f} s", verdict + delay))
+    for note in metrics.get('notes', []):
+        rows.append(('note', note))
     return rows
 
 

@@ -1,15 +1,24 @@
 """
-Offline replay: a bag's messages through the node's pipeline, in bag time.
+Replay: a bag's messages through the node's pipeline, in real time (default) or offline.
 
-Messages go to :class:`~spikevim_ros.pipeline.FallbackPipeline` exactly as the node would receive
-them, and every frame becomes a :class:`FrameRecord`.
+Real time behaves like the node on this computer. A frame is localized as soon as the pipeline is
+free; frames arriving while it is busy wait in a one-frame slot where a newer frame replaces
+(drops) the older one, exactly like the node's newest-frame mailbox; a frame's outputs go out at
+its start + its processing time (measured, or a fixed ``frame_budget_s`` for reproducible runs).
+GNSS messages and the monitor's 0.1 s tick run meanwhile, as in the node. Offline mode processes
+every frame and publishes at arrival (zero processing time): it says how good the localizer is,
+not what a flight would get.
 
-Only one image is held at a time; per-frame scalars (a few hundred bytes each) and a thinned GNSS
-track are all that accumulate, so bags of any length replay in bounded memory.
+Every camera frame becomes a :class:`FrameRecord` (processed, dropped or bad). Only one image
+is held at a time (plus the waiting one); per-frame scalars and a thinned GNSS track are all that
+accumulate, so bags of any length replay in bounded memory. A frame that cannot be decoded or
+localized is counted with its time and reason, and the replay carries on; a bag that ends early
+(truncated file) is replayed up to the damage and the report says so.
 """
 
 from __future__ import annotations
 
+import bisect
 import json
 import math
 import time
@@ -23,20 +32,23 @@ from tqdm import tqdm
 from spikevim_ros.camera_messages import camera_from_info, compressed_to_rgb, image_to_rgb
 from spikevim_ros.fix import STATUS_FIX, GeoFix
 from spikevim_ros.geo import LocalFrame
-from spikevim_ros.replay.bag_source import (COMPRESSED_TYPE, IMAGE_TYPE, BagError,
+from spikevim_ros.gnss.state_message import gnss_state_fields
+from spikevim_ros.replay.bag_source import (COMPRESSED_TYPE, IMAGE_TYPE, BagError, BagMessage,
                                             iter_messages, open_bag, pick_topic, topic_types)
-from spikevim_ros.replay.metrics import FrameCsvWriter, FrameRecord
+from spikevim_ros.replay.metrics import (BAD, DROPPED, CoverageMeter, FrameCsvWriter,
+                                         FrameRecord, spoofing_outcomes)
 from spikevim_ros.sim.bagfile import BagWriter, fix_from_navsat
 from spikevim_ros.sim.gnss_model import FaultInjector, GnssFault, denied_windows
 from spikevim_ros.sim.simulate import SimTopics
 
 NAVSAT_TYPE = 'sensor_msgs/msg/NavSatFix'
 CAMERA_INFO_TYPE = 'sensor_msgs/msg/CameraInfo'
+OUTPUT_NAMES = ('frames.csv', 'metrics.json', 'output_bag', 'report.md', 'report.html')
 
 
 @dataclass
 class ReplayOptions:
-    """Topics, fault injection and limits of a replay."""
+    """Topics, timing mode, fault injection and limits of a replay."""
 
     image_topic: str = SimTopics.image
     camera_info_topic: str = SimTopics.camera_info
@@ -45,11 +57,30 @@ class ReplayOptions:
     scenario_topic: str = SimTopics.scenario
     inject: list[GnssFault] = field(default_factory=list)  # seconds from the bag start
     altitude_agl_m: float | None = None   # None: the simulated altitude, if the bag has one
-    max_frames: int | None = None
+    max_frames: int | None = None         # camera frames read from the bag
+    offline: bool = False                 # every frame, zero processing time
+    frame_budget_s: float | None = None   # real time: this processing time instead of measured
+    max_fix_age_s: float = 2.0            # a published fix older than this covers no time
     tick_period_s: float = 0.1            # like the node's timer: monitor evaluated this often
     node_name: str = 'localizer'     # output bag topics: /<node_name>/fix ...
     distro: str = 'jazzy'
     progress: bool = True
+
+    def __post_init__(self) -> None:
+        """Refuse a negative or non-finite frame budget and fix age."""
+        for name in ('frame_budget_s', 'max_fix_age_s'):
+            value = getattr(self, name)
+            if value is not None and not (math.isfinite(value) and value >= 0.0):
+                raise ValueError(f'{name} must be a finite number >= 0, got {value}')
+
+    @property
+    def mode(self) -> str:
+        """Return how frames were timed, as written into metrics and reports."""
+        if self.offline:
+            return 'offline: every frame, zero processing time (not what a flight gets)'
+        if self.frame_budget_s is not None:
+            return f'real time: {self.frame_budget_s:g} s per frame (fixed budget)'
+        return 'real time: measured processing time on this computer'
 
 
 @dataclass
@@ -74,9 +105,6 @@ class _TruthTrack:
     def add(self, fix: GeoFix) -> None:
         if fix.has_position and (not self._fixes or fix.stamp > self._fixes[-1].stamp):
             self._fixes.append(fix)
-
-    def covers(self, stamp: float) -> bool:
-        return bool(self._fixes) and self._fixes[-1].stamp >= stamp
 
     def at(self, stamp: float, max_gap_s: float = 2.0) -> tuple[float, float] | None:
         fixes = self._fixes
@@ -106,6 +134,27 @@ def _in_windows(t: float, windows: list[tuple[float, float]]) -> bool:
     return any(a <= t < b for a, b in windows)
 
 
+@dataclass
+class _Topics:
+    image: str
+    truth: str | None
+    gnss: str | None
+    camera_info: str | None
+
+
+@dataclass
+class _InFlight:
+    """A frame being localized: started at ``started``, its outputs due at ``done_at``."""
+
+    stamp: float
+    started: float
+    done_at: float
+    processing_s: float
+    result: object
+    prior: object
+    altitude: float | None
+
+
 class Replay:
     """Drive a pipeline with a bag; see :func:`run_replay` for the one-call version."""
 
@@ -116,34 +165,34 @@ class Replay:
         self.out_dir = Path(out_dir)
         self.frame = frame
         self.output_bag = output_bag
-        self._written_health = None
 
     def run(self, bag_path: str | Path) -> ReplayTrace:
-        """Replay the bag; write frames.csv (and output_bag/) to the output folder."""
+        """Replay the bag; write frames.csv (and output_bag/) into a fresh output folder."""
         opts = self.options
-        self.out_dir.mkdir(parents=True, exist_ok=True)
+        _refuse_earlier_results(self.out_dir)
         with open_bag(bag_path, opts.distro) as reader:
             types = topic_types(reader)
-            image_topic = pick_topic(types, opts.image_topic, (IMAGE_TYPE,), 'image') or \
-                pick_topic(types, opts.image_topic + '/compressed', (COMPRESSED_TYPE,), 'image')
-            if image_topic is None:
-                raise BagError(f'{bag_path}: no camera image topic (looked for '
-                               f'{opts.image_topic} and its /compressed stream); topics: '
-                               f'{sorted(types)}')
-            truth_topic = pick_topic(types, opts.truth_topic, (NAVSAT_TYPE,), 'ground truth') \
-                if opts.truth_topic in types else None
-            gnss_topic = pick_topic(types, opts.gnss_topic, (NAVSAT_TYPE,), 'GNSS',
-                                    exclude=tuple(t for t in (truth_topic,) if t) + tuple(
-                                        t for t in types if 'spikevim' in t))
-            info_topic = pick_topic(types, opts.camera_info_topic, (CAMERA_INFO_TYPE,),
-                                    'camera info')
+            topics = self._topics(bag_path, types)
             scenario = self._scenario(reader, types)
-            start = reader.start_time * 1e-9
-            in_bag = next(c.msgcount for c in reader.connections if c.topic == image_topic)
-            total = min(in_bag, opts.max_frames) if opts.max_frames else in_bag
-            topics = [t for t in (image_topic, truth_topic, gnss_topic, info_topic) if t]
-            return self._loop(reader, topics, image_topic, truth_topic, gnss_topic, info_topic,
-                              scenario, start, total, in_bag)
+            in_bag = next(c.msgcount for c in reader.connections if c.topic == topics.image)
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            run = _ReplayRun(self, topics, scenario, reader.start_time * 1e-9, in_bag)
+            return run.replay(reader)
+
+    def _topics(self, bag_path, types: dict[str, str]) -> _Topics:
+        opts = self.options
+        image = pick_topic(types, opts.image_topic, (IMAGE_TYPE,), 'image') or \
+            pick_topic(types, opts.image_topic + '/compressed', (COMPRESSED_TYPE,), 'image')
+        if image is None:
+            raise BagError(f'{bag_path}: no camera image topic (looked for {opts.image_topic} '
+                           f'and its /compressed stream); topics: {sorted(types)}')
+        truth = pick_topic(types, opts.truth_topic, (NAVSAT_TYPE,), 'ground truth') \
+            if opts.truth_topic in types else None
+        gnss = pick_topic(types, opts.gnss_topic, (NAVSAT_TYPE,), 'GNSS',
+                          exclude=tuple(t for t in (truth,) if t) + tuple(
+                              t for t in types if 'spikevim' in t))
+        info = pick_topic(types, opts.camera_info_topic, (CAMERA_INFO_TYPE,), 'camera info')
+        return _Topics(image, truth, gnss, info)
 
     def _scenario(self, reader, types: dict[str, str]) -> dict:
         topic = self.options.scenario_topic
@@ -156,233 +205,384 @@ class Replay:
                 return {}
         return {}
 
-    def _loop(self, reader, topics, image_topic, truth_topic, gnss_topic, info_topic,
-              scenario: dict, start: float, total: int, in_bag: int) -> ReplayTrace:
-        opts = self.options
-        pipe = self.pipeline
+
+def _refuse_earlier_results(out_dir: Path) -> None:
+    """Raise FileExistsError, before anything is written, when ``out_dir`` holds results."""
+    found = [name for name in OUTPUT_NAMES if (out_dir / name).exists()]
+    if found:
+        raise FileExistsError(f'{out_dir} already holds replay results ({", ".join(found)}); '
+                              'replay into a fresh output folder')
+
+
+class _ReplayRun:
+    """The state of one replay and its steps: message handlers, monitor ticks, frame events."""
+
+    def __init__(self, owner: Replay, topics: _Topics, scenario: dict, start: float,
+                 in_bag: int) -> None:
+        opts = owner.options
+        self.opts, self.pipe, self.topics, self.start = opts, owner.pipeline, topics, start
+        self.in_bag = in_bag
+        self.scenario = scenario
         denied = [(a - start, b - start) for a, b in scenario.get('denied_windows', [])]
-        injected = denied_windows(opts.inject)
-        denied = sorted(denied + injected)
-        injector = FaultInjector(opts.inject, seed=11) if opts.inject else None
-        altitude = opts.altitude_agl_m
-        if altitude is None:
-            altitude = scenario.get('flight', {}).get('altitude_agl_m')
-        frame = self.frame
-        if frame is None and 'frame' in scenario:
-            frame = LocalFrame(scenario['frame']['lat0'], scenario['frame']['lon0'])
-        truth = _TruthTrack()
-        camera = None
-        pending: deque[tuple[FrameRecord, GeoFix | None]] = deque()
-        records: list[FrameRecord] = []
-        gnss_points: list[tuple[float, float]] = []
-        last_gnss_point_t = -math.inf
-        lost: list[list[float]] = []
-        loss_events: list[dict] = []
-        fallback_latencies: list[float | None] = []
-        health = None
-        published_selected: tuple[float, str, GeoFix] | None = None
-        next_tick = None
-        csv = FrameCsvWriter(self.out_dir / 'frames.csv')
-        bag_out = self._open_output_bag()
-        frames = 0
-        bar = tqdm(total=total, desc='replay', unit='frame', disable=not opts.progress)
+        self.denied = sorted(denied + denied_windows(opts.inject))
+        self.injector = FaultInjector(opts.inject, seed=11) if opts.inject else None
+        self.altitude = opts.altitude_agl_m
+        if self.altitude is None:
+            self.altitude = scenario.get('flight', {}).get('altitude_agl_m')
+        self.frame = owner.frame
+        if self.frame is None and 'frame' in scenario:
+            self.frame = LocalFrame(scenario['frame']['lat0'], scenario['frame']['lon0'])
+        self.truth = _TruthTrack()
+        self.camera = None
+        self.pending: list[FrameRecord] = []   # waiting for ground truth, sorted by stamp
+        self.records: list[FrameRecord] = []
+        self.gnss_points: list[tuple[float, float]] = []
+        self.last_gnss_point_t = -math.inf
+        self.lost: list[list[float]] = []
+        self.loss_events: list[dict] = []
+        self.fallback_latencies: list[float | None] = []
+        self.health: str | None = None
+        self.written_health = None
+        self.published: tuple[float, str, GeoFix] | None = None
+        self.coverage = CoverageMeter(opts.max_fix_age_s)
+        self.next_tick: float | None = None
+        self.in_flight: _InFlight | None = None
+        self.waiting: BagMessage | None = None  # the node's newest-frame slot
+        self.frames_read = 0
+        self.bad_frames: list[dict] = []
+        self.truncated: str | None = None
+        self.ended = False
+        self.last_time = start
+        self.csv = FrameCsvWriter(owner.out_dir / 'frames.csv')
+        self.bag_out = _open_output_bag(owner.out_dir, opts.distro) if owner.output_bag else None
+        self.bar = tqdm(total=min(in_bag, opts.max_frames or in_bag), desc='replay',
+                        unit='frame', disable=not opts.progress)
+        self.handlers = {topics.image: self.on_image}
+        if topics.truth:
+            self.handlers[topics.truth] = self.on_truth
+        if topics.camera_info:
+            self.handlers[topics.camera_info] = self.on_camera_info
+        if topics.gnss:
+            self.handlers[topics.gnss] = self.on_gnss
 
-        def to_en(lat, lon):
-            return frame.to_en(lat, lon) if frame is not None else (math.nan, math.nan)
+    # --- the loop ---------------------------------------------------------------------
 
-        def note_status(status, now: float) -> None:
-            nonlocal health
-            name = status.health.name if hasattr(status.health, 'name') else str(status.health)
-            if name != health:
-                if name != 'OK' and health is not None:
-                    lost.append([status.since - start, math.inf])
-                    loss_events.append({'t': status.since - start, 'reason': status.reason})
-                    fallback_latencies.append(None)
-                elif name == 'OK' and lost and lost[-1][1] == math.inf:
-                    lost[-1][1] = status.since - start
-                health = name
+    def replay(self, reader) -> ReplayTrace:
+        try:
+            for message in self.messages(reader):
+                if message.topic == self.topics.image and self.opts.max_frames is not None \
+                        and self.frames_read >= self.opts.max_frames:
+                    break
+                self.advance(message.time_s)
+                self.last_time = message.time_s
+                if message.message is None:
+                    self.undecodable(message)
+                else:
+                    self.handlers[message.topic](message)
+            self.ended = True   # no GNSS after the bag's end: its silence is no GNSS fault
+            self.next_tick = math.inf
+            while self.in_flight is not None:
+                self.advance(self.in_flight.done_at)
+            self.flush(math.inf)
+            if getattr(reader, 'damage', None) and not self.truncated:
+                self.truncated = (f'{reader.damage}; replayed up to '
+                                  f'{self.last_time - self.start:.2f} s')
+        finally:
+            self.bar.close()
+            self.csv.close()
+            if self.bag_out is not None:
+                self.bag_out.__exit__(None, None, None)
+        return self.trace()
 
-        def note_selected(fix: GeoFix | None, source: str, now: float) -> None:
-            nonlocal published_selected
+    def messages(self, reader):
+        """Yield the bag's messages of the handled topics; stop, noted, where the bag breaks."""
+        iterator = iter_messages(reader, list(self.handlers))
+        while True:
+            try:
+                message = next(iterator)
+            except StopIteration:
+                return
+            except Exception as exc:  # rosbags raises many types for a damaged file
+                self.truncated = (f'bag unreadable after {self.last_time - self.start:.2f} s '
+                                  f'({type(exc).__name__}: {exc}); replayed up to there')
+                return
+            yield message
+
+    def undecodable(self, message: BagMessage) -> None:
+        """Count a message that does not decode; a camera frame becomes a BAD record."""
+        if message.topic == self.topics.image:
+            self.frames_read += 1
+            self.bar.update(1)
+            record = self.new_record(message.time_s)
+            record.status = BAD
+            self.add_record(record)
+        self.bad_frames.append({'topic': message.topic, 't': message.time_s - self.start,
+                                'reason': message.error})
+
+    def advance(self, until: float) -> None:
+        """Run the monitor ticks and frame completions due up to ``until``, in time order."""
+        if self.next_tick is None:
+            self.next_tick = until
+        while True:
+            done = self.in_flight.done_at if self.in_flight is not None else math.inf
+            if min(done, self.next_tick) > until:
+                return
+            if done <= self.next_tick:
+                self.complete_frame()
+            else:
+                status = self.pipe.tick(self.next_tick)
+                self.note_status(status)
+                self.write_state(self.next_tick, status)
+                self.next_tick += self.opts.tick_period_s
+
+    # --- message handlers (one per input topic) ---------------------------------------
+
+    def on_truth(self, message: BagMessage) -> None:
+        self.truth.add(fix_from_navsat(message.message))
+        self.flush(message.time_s)
+
+    def on_camera_info(self, message: BagMessage) -> None:
+        self.camera = camera_from_info(message.message) or self.camera
+
+    def on_gnss(self, message: BagMessage) -> None:
+        now = message.time_s
+        fix = fix_from_navsat(message.message)
+        if self.topics.truth is None and fix.status >= STATUS_FIX and \
+                not _in_windows(fix.stamp - self.start, self.denied):
+            self.truth.add(fix)
+        if self.injector is not None:
+            fix = self.injector.apply(now - self.start, fix)
             if fix is None:
                 return
-            published_selected = (now, source, fix)
-            self._write_out(bag_out, 'fix_selected', now, fix)
-            if source == 'vision' and fallback_latencies and fallback_latencies[-1] is None \
-                    and lost and lost[-1][1] == math.inf:
-                fallback_latencies[-1] = now - start - lost[-1][0]
+        if now - self.last_gnss_point_t >= 0.5 and fix.has_position:
+            self.gnss_points.append(tuple(float(v) for v in self.to_en(fix.latitude,
+                                                                       fix.longitude)))
+            self.last_gnss_point_t = now
+        self.note_selected(self.pipe.on_gnss(fix, now), 'gnss', now)
+        if self.topics.truth is None:
+            self.flush(now)
 
-        def flush(ready_until: float) -> None:
-            while pending and (pending[0][0].stamp <= ready_until):
-                record, vision = pending.popleft()
-                self._finish(record, vision, truth, to_en)
-                csv.write(record)
-                records.append(record)
-            if pending:
-                truth.forget_before(pending[0][0].stamp - 5.0)
-            else:
-                truth.forget_before(ready_until - 5.0)
+    def on_image(self, message: BagMessage) -> None:
+        self.frames_read += 1
+        self.bar.update(1)
+        if self.in_flight is None:
+            self.start_frame(message, message.time_s)
+            return
+        if self.waiting is not None:
+            self.skip_frame(self.waiting, DROPPED)
+        self.waiting = message
 
+    # --- frames -------------------------------------------------------------------------
+
+    def start_frame(self, message: BagMessage, now: float) -> None:
+        """Localize a frame starting at ``now``; its outputs are due when its time is up."""
+        began = time.perf_counter()
         try:
-            for message in iter_messages(reader, topics):
-                now = message.time_s
-                if next_tick is None:
-                    next_tick = now
-                while next_tick <= now:
-                    status = pipe.tick(next_tick)
-                    note_status(status, next_tick)
-                    self._write_state(bag_out, next_tick, status)
-                    next_tick += opts.tick_period_s
-                if message.topic == truth_topic:
-                    truth.add(fix_from_navsat(message.message))
-                    flush(message.time_s)
-                elif message.topic == info_topic:
-                    camera = camera_from_info(message.message) or camera
-                elif message.topic == gnss_topic:
-                    fix = fix_from_navsat(message.message)
-                    if truth_topic is None and fix.status >= STATUS_FIX and \
-                            not _in_windows(fix.stamp - start, denied):
-                        truth.add(fix)
-                    if injector is not None:
-                        fix = injector.apply(now - start, fix)
-                        if fix is None:
-                            continue
-                    if now - last_gnss_point_t >= 0.5 and fix.has_position:
-                        east, north = to_en(fix.latitude, fix.longitude)
-                        gnss_points.append((float(east), float(north)))
-                        last_gnss_point_t = now
-                    note_selected(pipe.on_gnss(fix, now), 'gnss', now)
-                    if truth_topic is None:
-                        flush(now)
-                elif message.topic == image_topic:
-                    if opts.max_frames and frames >= opts.max_frames:
-                        break
-                    decode = compressed_to_rgb if message.msgtype == COMPRESSED_TYPE \
-                        else image_to_rgb
-                    image = decode(message.message)
-                    stamp = _header_stamp(message.message, now)
-                    began = time.perf_counter()
-                    output = pipe.on_frame(image, stamp, now, altitude_agl=altitude,
-                                           camera=camera)
-                    elapsed = time.perf_counter() - began
-                    note_status(output.gnss_status, now)
-                    vision = output.vision_fix
-                    if vision is not None:
-                        self._write_out(bag_out, 'fix', now, vision)
-                    source = 'vision' if output.selected is not None and \
-                        output.selected is vision else 'gnss'
-                    note_selected(output.selected, source, now)
-                    record = FrameRecord(stamp=stamp, t=stamp - start,
-                                         in_outage=_in_windows(stamp - start, denied),
-                                         gnss_health=health or '', processing_s=elapsed)
-                    self._fill_output(record, output, vision, published_selected, now, to_en)
-                    pending.append((record, vision))
-                    frames += 1
-                    bar.update(1)
-            flush(math.inf)
-        finally:
-            bar.close()
-            csv.close()
-            if bag_out is not None:
-                bag_out.__exit__(None, None, None)
-        end_t = records[-1].t if records else 0.0
-        lost_windows = [(a, b if b != math.inf else end_t) for a, b in lost]
-        events = self._events(loss_events, fallback_latencies, denied, scenario, start,
-                              lost_windows, frames, in_bag)
-        return ReplayTrace(records=records, gnss_en=np.array(gnss_points).reshape(-1, 2),
-                           frame=frame, start_time_s=start, denied=denied, lost=lost_windows,
-                           events=events)
+            stamp = _frame_stamp(message)
+            decode = compressed_to_rgb if message.msgtype == COMPRESSED_TYPE else image_to_rgb
+            image = decode(message.message)
+            result, prior = self.pipe.localize(image, now, altitude_agl=self.altitude,
+                                               camera=self.camera)
+        except Exception as exc:  # one bad frame must never stop the replay (nor the node)
+            self.skip_frame(message, BAD, f'{type(exc).__name__}: {exc}')
+            return
+        elapsed = time.perf_counter() - began
+        if self.opts.offline:
+            busy = 0.0
+        else:
+            budget = self.opts.frame_budget_s
+            busy = elapsed if budget is None else budget
+        self.in_flight = _InFlight(stamp, now, now + busy, elapsed, result, prior, self.altitude)
+        if self.opts.offline:
+            self.complete_frame()
 
-    @staticmethod
-    def _fill_output(record: FrameRecord, output, vision: GeoFix | None, published, now: float,
-                     to_en) -> None:
+    def complete_frame(self) -> None:
+        """Publish the frame in flight at its due time; then start the waiting frame, if any."""
+        job, self.in_flight = self.in_flight, None
+        now = job.done_at
+        output = self.pipe.conclude(job.result, job.prior, job.stamp, now,
+                                    altitude_agl=job.altitude)
+        self.note_status(output.gnss_status)
+        vision = output.vision_fix
+        if vision is not None:
+            self.write_fix('fix', now, vision)
+        self.note_selected(output.selected, 'vision' if output.selected is not None
+                           and output.selected is vision else 'gnss', now)
+        record = self.new_record(job.stamp)
+        record.processing_s = job.processing_s
+        record.published_t = now - self.start
+        record.latency_s = now - job.stamp
+        self.fill_output(record, output, vision, now)
+        self.add_record(record)
+        if self.waiting is not None:
+            message, self.waiting = self.waiting, None
+            self.start_frame(message, now)
+
+    def skip_frame(self, message: BagMessage, status: str, reason: str = '') -> None:
+        """Record a frame that produced nothing: dropped while busy, or bad (with reason)."""
+        record = self.new_record(_frame_stamp(message))
+        record.status = status
+        if status == BAD:
+            self.bad_frames.append({'topic': message.topic, 't': message.time_s - self.start,
+                                    'reason': reason})
+        self.add_record(record)
+
+    def new_record(self, stamp: float) -> FrameRecord:
+        t = stamp - self.start
+        return FrameRecord(stamp=stamp, t=t, in_outage=_in_windows(t, self.denied),
+                           gnss_health=self.health or '')
+
+    def add_record(self, record: FrameRecord) -> None:
+        bisect.insort(self.pending, record, key=lambda r: r.stamp)
+
+    def fill_output(self, record: FrameRecord, output, vision: GeoFix | None,
+                    now: float) -> None:
         if vision is not None and vision.has_position:
-            record.vision_east, record.vision_north = (float(v) for v in to_en(
-                vision.latitude, vision.longitude))
+            record.vision_east, record.vision_north = self.to_en(vision.latitude,
+                                                                 vision.longitude)
             record.vision_sigma_m = vision.horizontal_sigma_m
-            record.vision_confident = bool(getattr(output.result, 'confident', True))
-        if published is not None and now - published[0] <= 1.0 and published[2].has_position:
+            cov = np.asarray(vision.covariance_enu, dtype=np.float64)[:2, :2]
+            record.vision_cov_ee, record.vision_cov_nn = float(cov[0, 0]), float(cov[1, 1])
+            record.vision_cov_en = float(cov[0, 1])
+            for term, sigma in output.covariance_terms_m.items():
+                setattr(record, f'sigma_{term}_m', float(sigma))
+            record.vision_confident = bool(output.result.verified)
+        published = self.published
+        if published is not None and now - published[2].stamp <= self.opts.max_fix_age_s \
+                and published[2].has_position:
             record.selected_source = published[1]
-            record.selected_east, record.selected_north = (float(v) for v in to_en(
-                published[2].latitude, published[2].longitude))
+            record.selected_east, record.selected_north = self.to_en(published[2].latitude,
+                                                                     published[2].longitude)
 
-    @staticmethod
-    def _finish(record: FrameRecord, vision: GeoFix | None, truth: _TruthTrack, to_en) -> None:
-        position = truth.at(record.stamp)
+    def flush(self, ready_until: float) -> None:
+        """Judge and write, in stamp order, the records whose ground truth has arrived."""
+        held = []   # frames not yet recorded: later records wait for them
+        if self.in_flight is not None:
+            held.append(self.in_flight.stamp)
+        if self.waiting is not None:
+            held.append(_frame_stamp(self.waiting))
+        limit = min(held, default=math.inf)
+        while self.pending and self.pending[0].stamp <= ready_until \
+                and self.pending[0].stamp < limit:
+            record = self.pending.pop(0)
+            self.judge(record)
+            self.csv.write(record)
+            self.records.append(record)
+        oldest = min([r.stamp for r in self.pending[:1]] + held, default=ready_until)
+        self.truth.forget_before(oldest - 5.0)
+
+    def judge(self, record: FrameRecord) -> None:
+        """Fill in the ground truth and the vision fix's normalised error."""
+        position = self.truth.at(record.stamp)
         if position is None:
             return
-        record.truth_east, record.truth_north = (float(v) for v in to_en(*position))
-        if vision is not None and math.isfinite(record.vision_east):
-            cov = np.asarray(vision.covariance_enu, dtype=np.float64)[:2, :2]
+        record.truth_east, record.truth_north = self.to_en(*position)
+        cov = record.vision_covariance
+        if math.isfinite(record.vision_east) and np.all(np.isfinite(cov)) \
+                and np.linalg.det(cov) > 0.0:
             error = np.array([record.vision_east - record.truth_east,
                               record.vision_north - record.truth_north])
-            if np.all(np.isfinite(cov)) and np.linalg.det(cov) > 0.0:
-                record.vision_nees = float(error @ np.linalg.solve(cov, error))
+            record.vision_nees = float(error @ np.linalg.solve(cov, error))
 
-    def _events(self, loss_events, latencies, denied, scenario, start, lost_windows, frames,
-                in_bag) -> dict:
-        spoofing = []
-        for fault in scenario.get('faults', []) + [f.to_dict() for f in self.options.inject]:
-            if fault['kind'] not in ('drift', 'jump'):
-                continue
-            a = fault.get('start_stamp', start + fault['start_s']) - start
-            b = a + fault['duration_s']
-            hits = [e for e in loss_events if a <= e['t'] < b + 1.0]
-            was_lost = any(x <= a < y for x, y in lost_windows)
-            spoofing.append({'kind': fault['kind'], 'start_s': a, 'end_s': b,
-                             'detected': bool(hits) or was_lost,
-                             'delay_s': (hits[0]['t'] - a) if hits else None,
-                             'reason': hits[0]['reason'] if hits else None})
+    # --- monitor and outputs ------------------------------------------------------------
+
+    def to_en(self, lat: float, lon: float) -> tuple[float, float]:
+        if self.frame is None:
+            return math.nan, math.nan
+        east, north = self.frame.to_en(lat, lon)
+        return float(east), float(north)
+
+    def note_status(self, status) -> None:
+        name = status.health.name if hasattr(status.health, 'name') else str(status.health)
+        if name == self.health or (self.ended and name != 'OK'):
+            return
+        if name != 'OK' and self.health is not None:
+            self.lost.append([status.since - self.start, math.inf])
+            self.loss_events.append({'t': status.since - self.start, 'reason': status.reason})
+            self.fallback_latencies.append(None)
+        elif name == 'OK' and self.lost and self.lost[-1][1] == math.inf:
+            self.lost[-1][1] = status.since - self.start
+        self.health = name
+
+    def note_selected(self, fix: GeoFix | None, source: str, now: float) -> None:
+        if fix is None:
+            return
+        self.published = (now, source, fix)
+        self.coverage.published(now - self.start, fix.stamp - self.start)
+        self.write_fix('fix_selected', now, fix)
+        if source == 'vision' and self.fallback_latencies and \
+                self.fallback_latencies[-1] is None and self.lost and \
+                self.lost[-1][1] == math.inf:
+            self.fallback_latencies[-1] = now - self.start - self.lost[-1][0]
+            self.loss_events[-1]['first_fallback_fix_age_s'] = now - fix.stamp
+
+    def write_fix(self, name: str, now: float, fix: GeoFix) -> None:
+        if self.bag_out is not None:
+            self.bag_out.write(f'/{self.opts.node_name}/{name}', now, self.bag_out.navsat(fix))
+
+    def write_state(self, now: float, status) -> None:
+        """Write ~/gnss_state like the node: a DiagnosticStatus whenever the health changes."""
+        bag = self.bag_out
+        if bag is None or status.health == self.written_health:
+            return
+        self.written_health = status.health
+        fields_ = gnss_state_fields(status, now)
+        bag.write(f'/{self.opts.node_name}/gnss_state', now, bag.msg(
+            'diagnostic_msgs/msg/DiagnosticStatus', level=fields_['level'],
+            name=fields_['name'], message=fields_['message'],
+            hardware_id=fields_['hardware_id'],
+            values=[bag.msg('diagnostic_msgs/msg/KeyValue', key=k, value=v)
+                    for k, v in fields_['values'].items()]))
+
+    # --- results ------------------------------------------------------------------------
+
+    def trace(self) -> ReplayTrace:
+        end_t = max((r.t for r in self.records), default=0.0)
+        lost_windows = [(a, b if b != math.inf else end_t) for a, b in self.lost]
+        return ReplayTrace(records=self.records,
+                           gnss_en=np.array(self.gnss_points).reshape(-1, 2),
+                           frame=self.frame, start_time_s=self.start, denied=self.denied,
+                           lost=lost_windows, events=self.events(lost_windows))
+
+    def events(self, lost_windows) -> dict:
+        faults = []
+        for fault in self.scenario.get('faults', []) + [f.to_dict() for f in self.opts.inject]:
+            if fault['kind'] in ('drift', 'jump'):
+                begins = fault.get('start_stamp', self.start + fault['start_s'])
+                faults.append(dict(fault, start_s=begins - self.start))
+        denied = self.denied
         first_denied = denied[0][0] if denied else None
-        first_loss_in_denied = next((i for i, e in enumerate(loss_events)
-                                     if first_denied is not None
-                                     and e['t'] >= first_denied - 1.0), None)
+        first_loss = next((i for i, e in enumerate(self.loss_events)
+                           if first_denied is not None and e['t'] >= first_denied - 1.0), None)
         return {
+            'mode': self.opts.mode,
+            'max_fix_age_s': self.opts.max_fix_age_s,
             'denied_windows_s': [list(w) for w in denied],
             'monitor_lost_windows_s': [list(w) for w in lost_windows],
+            'outage_time_coverage': self.coverage.fraction(denied),
             'loss_declared': [dict(e, first_fallback_latency_s=lat)
-                              for e, lat in zip(loss_events, latencies)],
-            'detection_delay_s': (loss_events[first_loss_in_denied]['t'] - first_denied)
-            if first_loss_in_denied is not None else None,
-            'first_fallback_latency_s': latencies[first_loss_in_denied]
-            if first_loss_in_denied is not None else None,
-            'spoofing': spoofing,
-            'frames_in_bag': in_bag,
-            'frames_processed': frames,
+                              for e, lat in zip(self.loss_events, self.fallback_latencies)],
+            'detection_delay_s': (self.loss_events[first_loss]['t'] - first_denied)
+            if first_loss is not None else None,
+            'first_fallback_latency_s': self.fallback_latencies[first_loss]
+            if first_loss is not None else None,
+            'spoofing': spoofing_outcomes(faults, self.loss_events, lost_windows),
+            'frames_in_bag': self.in_bag,
+            'bad_frames': self.bad_frames,
+            'truncated': self.truncated,
         }
 
-    # --- output bag ---------------------------------------------------------------------
 
-    def _open_output_bag(self) -> BagWriter | None:
-        if not self.output_bag:
-            return None
-        path = self.out_dir / 'output_bag'
-        if path.exists():
-            raise FileExistsError(f'{path} exists; replay into a fresh output folder')
-        writer = BagWriter(path, self.options.distro, 'mcap')
-        return writer.__enter__()
-
-    def _write_out(self, bag: BagWriter | None, name: str, now: float, fix: GeoFix) -> None:
-        if bag is not None:
-            bag.write(f'/{self.options.node_name}/{name}', now, bag.navsat(fix))
-
-    def _write_state(self, bag: BagWriter | None, now: float, status) -> None:
-        """Write ~/gnss_state like the node: a DiagnosticStatus whenever the health changes."""
-        if bag is None or status.health == self._written_health:
-            return
-        self._written_health = status.health
-        values = {'health': status.health.value, 'reason': status.reason,
-                  'since': f'{status.since:.3f}',
-                  'last_good_fix_age_s': f'{status.last_good_age(now):.3f}'}
-        bag.write(f'/{self.options.node_name}/gnss_state', now, bag.msg(
-            'diagnostic_msgs/msg/DiagnosticStatus', level=0 if status.ok else 1,
-            name='gnss', message=f'{status.health.value}: {status.reason}',
-            hardware_id='primary_gnss',
-            values=[bag.msg('diagnostic_msgs/msg/KeyValue', key=k, value=v)
-                    for k, v in values.items()]))
+def _open_output_bag(out_dir: Path, distro: str) -> BagWriter:
+    writer = BagWriter(out_dir / 'output_bag', distro, 'mcap')
+    return writer.__enter__()
 
 
-def _header_stamp(message, fallback: float) -> float:
-    stamp = message.header.stamp
-    value = stamp.sec + stamp.nanosec * 1e-9
-    return value if value > 0.0 else fallback
+def _frame_stamp(message: BagMessage) -> float:
+    """Return the header stamp of a frame, or its bag time when the stamp is unset or broken."""
+    try:
+        stamp = message.message.header.stamp
+        value = stamp.sec + stamp.nanosec * 1e-9
+    except (AttributeError, TypeError):
+        return message.time_s
+    return value if value > 0.0 else message.time_s

@@ -34,6 +34,7 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image, NavSatFix
 from std_msgs.msg import Float64
 
 from spikevim_ros.gnss import GnssMonitor, GnssStatus
+from spikevim_ros.gnss.state_message import gnss_state_fields
 from spikevim_ros.camera_messages import (ImageConversionError, camera_for_image,
                                           camera_from_info, compressed_to_rgb)
 from spikevim_ros.pipeline import FallbackPipeline, FrameOutput
@@ -475,6 +476,8 @@ class LocalizerNode(LifecycleNode):
             'match_quality': last.result.quality if last else math.nan,
             'verified': last.result.verified if last else False,
             'last_result': last.result.reason if last else '',
+            **{f'sigma_{term}_m': sigma
+               for term, sigma in (last.covariance_terms_m.items() if last else ())},
             'gallery_tiles': len(gallery) if gallery is not None else 0,
             'encoder': f'{encoder.variant}/{encoder.weights_id}/{encoder.runtime}'
             if encoder is not None else ''})
@@ -499,13 +502,11 @@ class LocalizerNode(LifecycleNode):
 
 def gnss_state_msg(status: GnssStatus, now: float) -> DiagnosticStatus:
     """Return the latched ``~/gnss_state`` message for a GNSS status."""
-    values = {'health': status.health.value, 'reason': status.reason,
-              'since': f'{status.since:.3f}',
-              'last_good_fix_age_s': f'{status.last_good_age(now):.3f}'}
-    return DiagnosticStatus(level=OK if status.ok else WARN, name='gnss',
-                            message=f'{status.health.value}: {status.reason}',
-                            hardware_id='primary_gnss',
-                            values=[KeyValue(key=k, value=v) for k, v in values.items()])
+    fields = gnss_state_fields(status, now)
+    return DiagnosticStatus(level=OK if status.ok else WARN, name=fields['name'],
+                            message=fields['message'], hardware_id=fields['hardware_id'],
+                            values=[KeyValue(key=k, value=v)
+                                    for k, v in fields['values'].items()])
 
 
 def main(args: list[str] | None = None) -> int:

@@ -153,13 +153,8 @@ def pipeline_config(values: dict[str, Value]) -> PipelineConfig:
     return PipelineConfig(**_configs(values, 'pipeline'))
 
 
-def defaults() -> dict[str, Value]:
-    """Return every parameter's default value."""
-    return {spec.name: spec.default for spec in PARAMETERS}
-
-
 def markdown_table() -> str:
-    """Return the parameters as a Markdown table (for docs/node.md)."""
+    """Return the parameters as a Markdown table (docs/node.md holds it; a test compares)."""
     lines = ['| parameter | default | unit | range | changes | description |',
              '|---|---|---|---|---|---|']
     for spec in PARAMETERS:

@@ -53,7 +53,7 @@ def localization_errors(weights: str, raster_path: str, tile_side: float, frames
                                                overwrite=True, progress=False))
     config = LocalizerConfig()
     if top_k is not None:
-        config = replace(config, top_k=top_k, verify_all_below=0)
+        config = replace(config, top_k=top_k, rank_all_below=0)
     localizer = Localizer(gallery, encoder, config)
     errors = []
     for image, camera, pose, (lat, lon) in tqdm(frames, desc=f'localize ({weights})'):
