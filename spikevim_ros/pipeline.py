@@ -19,6 +19,7 @@ from spikevim_ros.camera import PinholeCamera
 from spikevim_ros.fix import COVARIANCE_TYPE_APPROXIMATED, STATUS_FIX, GeoFix
 from spikevim_ros.geo import LocalFrame
 from spikevim_ros.gnss import GnssMonitor, GnssStatus
+from spikevim_ros.localization.query import search_path
 from spikevim_ros.localization.types import LocalizationResult, Prior
 
 
@@ -57,6 +58,7 @@ class FrameOutput:
     selected: GeoFix | None         # published on ~/fix_selected (the vision fix while LOST)
     gnss_status: GnssStatus
     prior: Prior | None = None      # the search prior that was used
+    search_path: str = ''           # in_flight, heading_search or scale_search (query.py)
 
 
 @dataclass(frozen=True)
@@ -157,7 +159,8 @@ class FallbackPipeline:
             self._status = self.monitor.evaluate(now)
             selected = vision if vision is not None and not self._status.ok else None
             return FrameOutput(result=result, vision_fix=vision, selected=selected,
-                               gnss_status=self._status, prior=prior)
+                               gnss_status=self._status, prior=prior,
+                               search_path=search_path(altitude_agl, camera, attitude_deg))
 
     def _prior(self, now: float, status: GnssStatus) -> Prior | None:
         discs = [self._disc(a, now) for a in self._anchors(status)]

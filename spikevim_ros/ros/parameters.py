@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from spikevim_ros.aircraft import AircraftInputsConfig, CameraMount
 from spikevim_ros.gnss import GnssMonitorConfig
 from spikevim_ros.pipeline import PipelineConfig
 
@@ -85,10 +86,27 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec('frame_id', 'camera', 'frame_id of ~/fix when the image header has none'),
     ParamSpec('camera_hfov_deg', 0.0, 'Horizontal field of view used until camera_info '
               'arrives; below 1: unknown (the localizer searches the scale)', 'deg', 0.0, 170.0),
-    ParamSpec('default_altitude_agl', 0.0, 'Height above ground used when the altitude_agl '
-              'input is absent or stale; 0: unknown', 'm', 0.0, 10000.0),
-    ParamSpec('altitude_timeout', 2.0, 'Age after which an altitude_agl message is stale', 's',
-              0.05, 60.0),
+    ParamSpec('default_altitude_agl', 0.0, 'Height above ground used when no height input '
+              '(rangefinder, altitude_agl, GNSS) is fresh; 0: unknown', 'm', 0.0, 10000.0),
+    # aircraft inputs (applied live)
+    ParamSpec('altitude_timeout', 2.0, 'Age after which a height message (rangefinder, '
+              'altitude_agl, GNSS) is stale', 's', 0.05, 60.0),
+    ParamSpec('height_from_gnss', False, 'While GNSS is healthy, use its altitude minus '
+              'ground_altitude as height above ground (after rangefinder and altitude_agl)'),
+    ParamSpec('attitude_timeout', 0.5, 'Age after which an imu orientation is stale', 's',
+              0.01, 60.0),
+    ParamSpec('camera_mount_roll', 0.0, 'Camera tilt to the image right from body nadir', 'deg',
+              -90.0, 90.0),
+    ParamSpec('camera_mount_pitch', 0.0, 'Camera tilt forward (towards the nose) from body '
+              'nadir', 'deg', -90.0, 90.0),
+    ParamSpec('camera_mount_yaw', 0.0, 'Image top turned clockwise (seen from above) from the '
+              'nose', 'deg', -180.0, 180.0),
+    ParamSpec('camera_gimbal_nadir', False, 'The camera sits on a gimbal that holds it level: '
+              'only the body heading (and the mount) orient it'),
+    ParamSpec('odometry_timeout', 1.0, 'Age after which an odom message is stale', 's', 0.01,
+              60.0),
+    ParamSpec('odometry_max_speed', 60.0, 'Faster odometry, or a position step beyond this '
+              'speed (+5 m), is rejected', 'm/s', 1.0, 500.0),
     # GNSS monitor (applied live)
     ParamSpec('gnss_timeout', 1.0, 'LOST when no GNSS fix arrived for this long', 's', 0.05,
               60.0, target='monitor.timeout_s'),
@@ -151,6 +169,17 @@ def monitor_config(values: dict[str, Value]) -> GnssMonitorConfig:
 def pipeline_config(values: dict[str, Value]) -> PipelineConfig:
     """Return the pipeline configuration for parameter ``values``."""
     return PipelineConfig(**_configs(values, 'pipeline'))
+
+
+def inputs_config(values: dict[str, Value]) -> AircraftInputsConfig:
+    """Return the aircraft inputs configuration for parameter ``values``."""
+    mount = CameraMount(values['camera_mount_roll'], values['camera_mount_pitch'],
+                        values['camera_mount_yaw'], values['camera_gimbal_nadir'])
+    return AircraftInputsConfig(
+        attitude_timeout_s=values['attitude_timeout'], height_timeout_s=values['altitude_timeout'],
+        odometry_timeout_s=values['odometry_timeout'], mount=mount,
+        height_from_gnss=values['height_from_gnss'], ground_altitude_m=values['ground_altitude'],
+        odometry_max_speed_m_s=values['odometry_max_speed'])
 
 
 def defaults() -> dict[str, Value]:
