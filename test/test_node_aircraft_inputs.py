@@ -14,52 +14,14 @@ import pytest
 
 rclpy = pytest.importorskip('rclpy')
 from diagnostic_msgs.msg import DiagnosticStatus  # noqa: E402
-from nav_msgs.msg import Odometry  # noqa: E402
-from rclpy.qos import qos_profile_sensor_data  # noqa: E402
-from sensor_msgs.msg import Imu, Range  # noqa: E402
 
 from fallback_world import ALTITUDE_AGL, view  # noqa: E402
-from spikevim_ros.ros.time import seconds_to_stamp  # noqa: E402
 
-from ros_feeder import Feeder, diagnostic, gnss_fix  # noqa: E402
+from ros_feeder import AircraftPublisher, diagnostic, gnss_fix  # noqa: E402
 import test_node_fallback  # noqa: E402
 from test_node_fallback import start_node, wait_output  # noqa: E402
 
 world, feeder = test_node_fallback.world, test_node_fallback.feeder   # the same fixtures
-NORTH = (0.0, 0.0, math.sqrt(0.5), math.sqrt(0.5))   # ENU/FLU: nose north, level
-
-
-class AircraftPublisher:
-    """Publishes the autopilot's topics (mavros-like, 10 Hz) from the feeder node."""
-
-    def __init__(self, feeder: Feeder) -> None:
-        self.feeder = feeder
-        node = feeder.node
-        self.imu = node.create_publisher(Imu, 'imu/data', qos_profile_sensor_data)
-        self.range = node.create_publisher(Range, 'rangefinder', qos_profile_sensor_data)
-        self.odom = node.create_publisher(Odometry, 'odom', qos_profile_sensor_data)
-        self.values: dict = {}            # publish() arguments of the 10 Hz stream
-        node.create_timer(0.1, lambda: self.publish(**self.values))
-
-    def publish(self, orientation=NORTH, distance: float = ALTITUDE_AGL,
-                position=(0.0, 0.0, ALTITUDE_AGL), age: float = 0.0) -> None:
-        """Publish one message on each input, stamped ``age`` seconds ago."""
-        stamp = seconds_to_stamp(self.feeder.now() - age)
-        imu = Imu()
-        imu.header.stamp, imu.header.frame_id = stamp, 'base_link'
-        imu.orientation.x, imu.orientation.y, imu.orientation.z, imu.orientation.w = orientation
-        self.imu.publish(imu)
-        rng = Range(radiation_type=Range.INFRARED, field_of_view=0.05, min_range=0.2,
-                    max_range=200.0, range=float(distance))
-        rng.header.stamp, rng.header.frame_id = stamp, 'rangefinder'
-        self.range.publish(rng)
-        odom = Odometry()
-        odom.header.stamp, odom.header.frame_id, odom.child_frame_id = stamp, 'odom', 'base_link'
-        pose = odom.pose.pose
-        pose.position.x, pose.position.y, pose.position.z = (float(v) for v in position)
-        pose.orientation.z, pose.orientation.w = NORTH[2], NORTH[3]
-        odom.twist.twist.linear.x = 5.0
-        self.odom.publish(odom)
 
 
 BAD_INPUTS = {
