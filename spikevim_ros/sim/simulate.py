@@ -187,11 +187,11 @@ def _write_aircraft(bag: BagWriter, topics: SimTopics, sensors: AircraftSensors,
     if config.rel_alt:
         bag.write(topics.rel_alt, stamp, bag.float64(sensors.rel_alt(pose, dt)))
     if config.odometry:
-        before, after = flight.pose(max(t - 0.05, 0.0)), flight.pose(t + 0.05)
+        t0, t1 = max(t - 0.05, 0.0), min(t + 0.05, flight.duration_s)
+        before, after = flight.pose(t0), flight.pose(t1)
         span = (after.east - before.east, after.north - before.north,
                 after.altitude_agl - before.altitude_agl)
-        velocity = np.array(span) / max(min(t + 0.05, flight.duration_s) - max(t - 0.05, 0.0),
-                                         1e-3)
+        velocity = np.array(span) / max(t1 - t0, 1e-3)
         position, body_velocity = sensors.odometry(
             np.array([pose.east, pose.north, pose.altitude_agl]), velocity, t, body)
         bag.write(topics.odom, stamp, bag.odometry(position, body, body_velocity, stamp))
