@@ -23,6 +23,7 @@ from tqdm import tqdm
 from spikevim_ros.camera_messages import camera_from_info, compressed_to_rgb, image_to_rgb
 from spikevim_ros.fix import STATUS_FIX, GeoFix
 from spikevim_ros.geo import LocalFrame
+from spikevim_ros.replay.aircraft_inputs import ReplayAircraft
 from spikevim_ros.replay.bag_source import (COMPRESSED_TYPE, IMAGE_TYPE, BagError,
                                             iter_messages, open_bag, pick_topic, topic_types)
 from spikevim_ros.replay.metrics import FrameCsvWriter, FrameRecord
@@ -50,6 +51,11 @@ class ReplayOptions:
     node_name: str = 'localizer'     # output bag topics: /<node_name>/fix ...
     distro: str = 'jazzy'
     progress: bool = True
+    imu_topic: str = SimTopics.imu            # the node's aircraft inputs (see aircraft_inputs)
+    rangefinder_topic: str = SimTopics.rangefinder
+    altitude_topic: str = SimTopics.rel_alt
+    odom_topic: str = SimTopics.odom
+    node_params: dict | None = None           # the node's parameters (--params-file)
 
 
 @dataclass
@@ -142,6 +148,12 @@ class Replay:
             in_bag = next(c.msgcount for c in reader.connections if c.topic == image_topic)
             total = min(in_bag, opts.max_frames) if opts.max_frames else in_bag
             topics = [t for t in (image_topic, truth_topic, gnss_topic, info_topic) if t]
+            self.aircraft = ReplayAircraft(
+                {'imu/data': opts.imu_topic, 'rangefinder': opts.rangefinder_topic,
+                 'altitude_agl': opts.altitude_topic, 'odom': opts.odom_topic},
+                opts.node_params, opts.altitude_agl_m,
+                scenario.get('flight', {}).get('altitude_agl_m'))
+            topics += self.aircraft.select(types)
             return self._loop(reader, topics, image_topic, truth_topic, gnss_topic, info_topic,
                               scenario, start, total, in_bag)
 
@@ -164,9 +176,7 @@ class Replay:
         injected = denied_windows(opts.inject)
         denied = sorted(denied + injected)
         injector = FaultInjector(opts.inject, seed=11) if opts.inject else None
-        altitude = opts.altitude_agl_m
-        if altitude is None:
-            altitude = scenario.get('flight', {}).get('altitude_agl_m')
+        aircraft = self.aircraft
         frame = self.frame
         if frame is None and 'frame' in scenario:
             frame = LocalFrame(scenario['frame']['lat0'], scenario['frame']['lon0'])
@@ -238,6 +248,8 @@ class Replay:
                     flush(message.time_s)
                 elif message.topic == info_topic:
                     camera = camera_from_info(message.message) or camera
+                elif message.topic in aircraft.topics:
+                    aircraft.feed(message.topic, message.message, now)
                 elif message.topic == gnss_topic:
                     fix = fix_from_navsat(message.message)
                     if truth_topic is None and fix.status >= STATUS_FIX and \
@@ -252,6 +264,7 @@ class Replay:
                         gnss_points.append((float(east), float(north)))
                         last_gnss_point_t = now
                     note_selected(pipe.on_gnss(fix, now), 'gnss', now)
+                    aircraft.on_gnss(fix.altitude, fix.stamp, now, pipe.status)
                     if truth_topic is None:
                         flush(now)
                 elif message.topic == image_topic:
@@ -262,8 +275,11 @@ class Replay:
                     image = decode(message.message)
                     stamp = _header_stamp(message.message, now)
                     began = time.perf_counter()
+                    altitude, frame_camera, attitude = aircraft.frame_inputs(
+                        now, image.shape[1], image.shape[0], camera)
                     output = pipe.on_frame(image, stamp, now, altitude_agl=altitude,
-                                           camera=camera)
+                                           camera=frame_camera, attitude_deg=attitude)
+                    aircraft.note(output)
                     elapsed = time.perf_counter() - began
                     note_status(output.gnss_status, now)
                     vision = output.vision_fix
@@ -289,6 +305,7 @@ class Replay:
         lost_windows = [(a, b if b != math.inf else end_t) for a, b in lost]
         events = self._events(loss_events, fallback_latencies, denied, scenario, start,
                               lost_windows, frames, in_bag)
+        events['aircraft_inputs'] = aircraft.summary()
         return ReplayTrace(records=records, gnss_en=np.array(gnss_points).reshape(-1, 2),
                            frame=frame, start_time_s=start, denied=denied, lost=lost_windows,
                            events=events)

@@ -187,6 +187,40 @@ def defaults() -> dict[str, Value]:
     return {spec.name: spec.default for spec in PARAMETERS}
 
 
+def load_params_file(path, node_name: str = 'localizer') -> dict[str, Value]:
+    """
+    Return every parameter's value from a ROS 2 params file, defaults for the ones it omits.
+
+    Reads the sections ``/**``, ``<node_name>`` and ``/<node_name>`` (in that order, later ones
+    win), as ``ros2 run ... --params-file`` does for a node named ``node_name``; refuses unknown
+    names and values the node would refuse, naming them.
+    """
+    import yaml
+
+    document = yaml.safe_load(open(path, encoding='utf-8').read()) or {}
+    values = defaults()
+    found = False
+    for section in ('/**', node_name, f'/{node_name}'):
+        entries = (document.get(section) or {}).get('ros__parameters') if isinstance(
+            document.get(section), dict) else None
+        if entries is None:
+            continue
+        found = True
+        for name, value in entries.items():
+            if name == 'use_sim_time':
+                continue
+            spec = SPECS.get(name)
+            if spec is None:
+                raise ValueError(f'{path}: unknown parameter {name!r}')
+            problem = spec.problem(value)
+            if problem is not None:
+                raise ValueError(f'{path}: {problem}')
+            values[name] = value
+    if not found:
+        raise ValueError(f'{path}: no "/**" or "{node_name}" section with ros__parameters')
+    return values
+
+
 def markdown_table() -> str:
     """Return the parameters as a Markdown table (for docs/node.md)."""
     lines = ['| parameter | default | unit | range | changes | description |',
