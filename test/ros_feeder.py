@@ -18,7 +18,7 @@ from rclpy.qos import (QoSDurabilityPolicy, QoSProfile, QoSReliabilityPolicy,
                        qos_profile_sensor_data)
 from rosgraph_msgs.msg import Clock
 from nav_msgs.msg import Odometry
-from sensor_msgs.msg import CompressedImage, Image, Imu, NavSatFix, Range
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, Imu, NavSatFix, Range
 
 from fallback_world import ALTITUDE_AGL
 from spikevim_ros.fix import COVARIANCE_TYPE_DIAGONAL_KNOWN, STATUS_FIX, GeoFix
@@ -214,6 +214,14 @@ class AircraftPublisher:
         pose.orientation.z, pose.orientation.w = NORTH[2], NORTH[3]
         odom.twist.twist.linear.x = 5.0
         self.odom.publish(odom)
+
+
+def camera_info(camera, stamp: float, frame_id: str = 'cam_down') -> CameraInfo:
+    """Return the CameraInfo of an undistorted pinhole camera."""
+    msg = CameraInfo(width=camera.width, height=camera.height, distortion_model='plumb_bob',
+                     k=[camera.fx, 0.0, camera.cx, 0.0, camera.fy, camera.cy, 0.0, 0.0, 1.0])
+    msg.header.stamp, msg.header.frame_id = seconds_to_stamp(stamp), frame_id
+    return msg
 
 
 def gnss_fix(stamp: float, lat: float, lon: float, altitude: float = 312.5, sigma: float = 2.0,

@@ -18,8 +18,8 @@ from sensor_msgs.msg import CameraInfo, Image, NavSatFix  # noqa: E402
 
 from fallback_world import CAMERA, build_small_gallery, crop_raster, view  # noqa: E402
 from launch_runner import REPO, LaunchProcess, ament_prefix  # noqa: E402
-from ros_feeder import AircraftPublisher, Feeder, diagnostic, gnss_fix  # noqa: E402
-from spikevim_ros.ros.time import seconds_to_stamp  # noqa: E402
+from ros_feeder import (AircraftPublisher, Feeder, camera_info, diagnostic,  # noqa: E402
+                        gnss_fix)
 
 LAUNCH_FILE = REPO / 'launch' / 'localize.launch.py'
 TOPICS = {'image_topic': '/drone/camera/image_raw', 'camera_info_topic': '/drone/camera/info',
@@ -31,13 +31,6 @@ def feeder(rclpy_context):
     feeder = Feeder(rclpy_context)
     yield feeder
     feeder.close()
-
-
-def camera_info(stamp: float) -> CameraInfo:
-    msg = CameraInfo(width=CAMERA.width, height=CAMERA.height, distortion_model='plumb_bob',
-                     k=[CAMERA.fx, 0.0, CAMERA.cx, 0.0, CAMERA.fy, CAMERA.cy, 0.0, 0.0, 1.0])
-    msg.header.stamp, msg.header.frame_id = seconds_to_stamp(stamp), 'cam_down'
-    return msg
 
 
 def test_launch_activates_publishes_and_stops_on_sigint(feeder, ros_isolated, tmp_path):
@@ -56,7 +49,7 @@ def test_launch_activates_publishes_and_stops_on_sigint(feeder, ros_isolated, tm
                                                 qos_profile_sensor_data)
         info_pub = node.create_publisher(CameraInfo, TOPICS['camera_info_topic'],
                                          qos_profile_sensor_data)
-        node.create_timer(0.2, lambda: info_pub.publish(camera_info(feeder.now())))
+        node.create_timer(0.2, lambda: info_pub.publish(camera_info(CAMERA, feeder.now())))
         AircraftPublisher(feeder)            # imu/data and rangefinder: default names
         image, lat, lon = view(crop_raster(tmp_path), 15.0, -10.0)
         feeder.gnss_source = lambda stamp: gnss_fix(stamp, lat, lon)
