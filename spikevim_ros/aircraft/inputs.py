@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -58,6 +58,7 @@ class AircraftInputs:
     def __init__(self, config: AircraftInputsConfig | None = None) -> None:
         self.config = config or AircraftInputsConfig()
         self._lock = threading.Lock()
+        self._odometry_epoch = 0
         c = self.config
         self.channels = {'attitude': InputChannel('attitude', c.attitude_timeout_s),
                          'rangefinder': InputChannel('rangefinder', c.height_timeout_s),
@@ -143,6 +144,9 @@ class AircraftInputs:
                     previous.value if previous is not None else None,
                     previous.stamp if previous is not None else None,
                     self.config.odometry_max_speed_m_s)
+                if problem is not None and 'jumped' in problem:
+                    self._odometry_epoch += 1
+                odometry = replace(odometry, epoch=self._odometry_epoch)
             return channel.offer(odometry, stamp, now, problem)
 
     def reject(self, name: str, problem: str, now: float) -> None:

@@ -13,10 +13,11 @@ JUMP_MARGIN_M = 5.0   # position noise allowed on top of max speed x time betwee
 
 @dataclass(frozen=True)
 class Odometry:
-    """Position in the odometry frame and velocity in ENU (metres, m/s)."""
+    """Position in the odometry frame, velocity in ENU (metres, m/s), frame epoch."""
 
     position: np.ndarray
     velocity_enu: np.ndarray
+    epoch: int = 0      # increases when the odometry frame jumped (reset): positions differ
 
 
 def odometry_from_values(position, orientation_xyzw, body_velocity

@@ -263,7 +263,8 @@ class Replay:
                         east, north = to_en(fix.latitude, fix.longitude)
                         gnss_points.append((float(east), float(north)))
                         last_gnss_point_t = now
-                    note_selected(pipe.on_gnss(fix, now), 'gnss', now)
+                    note_selected(pipe.on_gnss(fix, now, aircraft.inputs.odometry(now)), 'gnss',
+                                  now)
                     aircraft.on_gnss(fix.altitude, fix.stamp, now, pipe.status)
                     if truth_topic is None:
                         flush(now)
@@ -278,7 +279,8 @@ class Replay:
                     altitude, frame_camera, attitude = aircraft.frame_inputs(
                         now, image.shape[1], image.shape[0], camera)
                     output = pipe.on_frame(image, stamp, now, altitude_agl=altitude,
-                                           camera=frame_camera, attitude_deg=attitude)
+                                           camera=frame_camera, attitude_deg=attitude,
+                                           odometry=aircraft.inputs.odometry(now))
                     aircraft.note(output)
                     elapsed = time.perf_counter() - began
                     note_status(output.gnss_status, now)

@@ -353,7 +353,7 @@ class LocalizerNode(LifecycleNode):
         if pipeline is None:
             return
         now = self._now()
-        selected = pipeline.on_gnss(fix_from_msg(msg), now)
+        selected = pipeline.on_gnss(fix_from_msg(msg), now, self._inputs.odometry(now))
         self._inputs.on_gnss_altitude(float(msg.altitude), header_stamp(msg), now,
                                       healthy=pipeline.status.ok)
         if selected is not None:
@@ -401,6 +401,7 @@ class LocalizerNode(LifecycleNode):
             out = pipeline.on_frame(image, stamp, now, altitude_agl=self._current_altitude(now),
                                     camera=self._camera_for(image),
                                     attitude_deg=self._inputs.camera_attitude(now),
+                                    odometry=self._inputs.odometry(now),
                                     frame_id=msg.header.frame_id or self._param('frame_id'))
         except Exception as error:  # one bad frame must never stop the node
             self._stats.error(f'{type(error).__name__}: {error}', now, conversion=False)

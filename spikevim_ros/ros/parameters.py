@@ -129,6 +129,9 @@ PARAMETERS: tuple[ParamSpec, ...] = (
               'sigma of it)', 'm', 1.0, 100000.0, target='pipeline.prior_radius_m'),
     ParamSpec('prior_growth', 15.0, 'Search radius growth per second since that position',
               'm/s', 0.0, 500.0, target='pipeline.prior_growth_m_s'),
+    ParamSpec('prior_odometry_drift', 0.05, 'With a valid odom input the search prior moves '
+              'with the odometry; its radius grows by this fraction of the distance moved (plus '
+              '0.5 m/s) instead of prior_growth', '', 0.0, 1.0, target='pipeline.odometry_drift'),
     ParamSpec('prior_max_radius', 3000.0, 'Beyond this radius the whole gallery is searched',
               'm', 1.0, 1.0e6, target='pipeline.prior_max_radius_m'),
     ParamSpec('ground_altitude', 0.0, 'Ellipsoidal height of the ground; vision fix altitude '
