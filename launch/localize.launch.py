@@ -27,6 +27,10 @@ ARGUMENTS = (
     ('image_topic', 'image', 'Camera images (sensor_msgs/Image; <topic>/compressed also works)'),
     ('camera_info_topic', 'camera_info', 'Camera intrinsics (sensor_msgs/CameraInfo, optional)'),
     ('gnss_topic', 'gnss/fix', 'Primary GNSS (sensor_msgs/NavSatFix)'),
+    ('imu_topic', 'imu/data', 'Body orientation, ENU/FLU (sensor_msgs/Imu, optional)'),
+    ('rangefinder_topic', 'rangefinder', 'Downward rangefinder (sensor_msgs/Range, optional)'),
+    ('altitude_topic', 'altitude_agl', 'Height above ground/home (std_msgs/Float64, optional)'),
+    ('odom_topic', 'odom', 'Odometry (nav_msgs/Odometry, optional)'),
     ('gallery_dir', '', 'Gallery directory (overrides params_file when not empty)'),
     ('weights', '', 'Encoder weights (overrides params_file when not empty)'),
     ('autostart', 'true', 'Configure and activate the lifecycle node at start'),
@@ -53,7 +57,9 @@ def _launch_setup(context):
         parameters=[value('params_file'), overrides],
         remappings=[('image', image_topic), ('image/compressed', f'{image_topic}/compressed'),
                     ('camera_info', value('camera_info_topic')),
-                    ('gnss/fix', value('gnss_topic'))],
+                    ('gnss/fix', value('gnss_topic')), ('imu/data', value('imu_topic')),
+                    ('rangefinder', value('rangefinder_topic')),
+                    ('altitude_agl', value('altitude_topic')), ('odom', value('odom_topic'))],
         arguments=['--ros-args', '--log-level', value('log_level')])
     actions = [node]
     if _is_true(value('autostart')):

@@ -15,10 +15,12 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 
+from spikevim_ros.aircraft.odometry import Odometry
 from spikevim_ros.camera import PinholeCamera
 from spikevim_ros.fix import COVARIANCE_TYPE_APPROXIMATED, STATUS_FIX, GeoFix
 from spikevim_ros.geo import LocalFrame
 from spikevim_ros.gnss import GnssMonitor, GnssStatus
+from spikevim_ros.localization.query import search_path
 from spikevim_ros.localization.types import LocalizationResult, Prior
 
 
@@ -33,6 +35,7 @@ class PipelineConfig:
     vertical_sigma_m: float = 10.0      # altitude 1-sigma written into vision fixes
     tilt_sigma_deg: float = 1.0         # camera tilt from nadir per axis, attitude unknown
     attitude_sigma_deg: float = 0.5     # error of a given attitude per axis
+    odometry_drift: float = 0.05        # prior radius growth per metre of odometry motion
 
     def __post_init__(self) -> None:
         """Refuse non-finite values and non-positive radii or sigmas, naming the field."""
@@ -43,7 +46,8 @@ class PipelineConfig:
         for name in ('prior_radius_m', 'prior_max_radius_m', 'vertical_sigma_m'):
             if getattr(self, name) <= 0.0:
                 raise ValueError(f'PipelineConfig.{name} must be > 0, got {getattr(self, name)}')
-        for name in ('prior_growth_m_s', 'tilt_sigma_deg', 'attitude_sigma_deg'):
+        for name in ('prior_growth_m_s', 'tilt_sigma_deg', 'attitude_sigma_deg',
+                     'odometry_drift'):
             if getattr(self, name) < 0.0:
                 raise ValueError(f'PipelineConfig.{name} must be >= 0, got {getattr(self, name)}')
 
@@ -58,6 +62,10 @@ class FrameOutput:
     gnss_status: GnssStatus
     prior: Prior | None = None      # the search prior that was used
     covariance_terms_m: dict[str, float] = field(default_factory=dict)  # vision fix, 1-sigma
+    search_path: str = ''           # in_flight, heading_search or scale_search (query.py)
+
+
+ODOMETRY_BIAS_M_S = 0.5   # odometry velocity error allowed on top of the drift (prior growth)
 
 
 @dataclass(frozen=True)
@@ -66,6 +74,7 @@ class _Anchor:
     longitude: float
     sigma_m: float
     time: float
+    odometry: Odometry | None = None    # the odometry when this position was trusted
 
 
 def _combine_discs(a: tuple[float, float, float], b: tuple[float, float, float]
@@ -102,18 +111,22 @@ class FallbackPipeline:
         self._vision_anchor: _Anchor | None = None
         self._status: GnssStatus | None = None
         self._latest_now = -math.inf
+        self._gnss_odometry: tuple[float, Odometry | None] = (math.nan, None)
 
     @property
     def status(self) -> GnssStatus | None:
         """Return the newest status computed (None before the first call)."""
         return self._status
 
-    def on_gnss(self, fix: GeoFix, now: float) -> GeoFix | None:
+    def on_gnss(self, fix: GeoFix, now: float, odometry: Odometry | None = None
+                ) -> GeoFix | None:
         """Take a primary GNSS fix; return it when it may be published as the selected fix."""
         with self._lock:
             self._latest_now = max(self._latest_now, now)
             self.monitor.on_gnss(fix, now)
             self._status = self.monitor.evaluate(now)
+            if self._status.last_good_time == now:
+                self._gnss_odometry = (now, odometry)
             return fix if self._status.ok else None
 
     def tick(self, now: float) -> GnssStatus:
@@ -123,42 +136,49 @@ class FallbackPipeline:
             self._status = self.monitor.evaluate(now)
             return self._status
 
-    def prior(self, now: float) -> Prior | None:
+    def prior(self, now: float, odometry: Odometry | None = None) -> Prior | None:
         """
         Return the search prior at ``now``.
 
         Each trusted position (last good GNSS fix, last verified vision fix) gives a disc whose
-        radius grows with its age; the prior is the inner disc when one holds the other, else
-        the smallest disc holding both (so a GNSS jump never hides the true position from the
-        search), or None beyond ``prior_max_radius_m``.
+        radius grows with its age, or, when a validated ``odometry`` of the same frame epoch was
+        recorded with it, moves with the odometry displacement since then and grows with
+        ``odometry_drift`` x displacement + 0.5 m/s x age. The prior is the inner disc when one
+        holds the other, else the smallest disc holding both (so a GNSS jump never hides the true
+        position from the search), or None beyond ``prior_max_radius_m``.
         """
         with self._lock:
-            return self._prior(now, self.monitor.evaluate(now))
+            return self._prior(now, self.monitor.evaluate(now), odometry)
 
     def on_frame(self, image_rgb: np.ndarray, stamp: float, now: float,
                  altitude_agl: float | None = None, camera: PinholeCamera | None = None,
                  attitude_deg: tuple[float, float, float] | None = None,
-                 frame_id: str = 'camera') -> FrameOutput:
+                 frame_id: str = 'camera', odometry: Odometry | None = None) -> FrameOutput:
         """Localize one RGB frame stamped ``stamp`` (processed at clock time ``now``)."""
-        result, prior = self.localize(image_rgb, now, altitude_agl, camera, attitude_deg)
+        result, prior = self.localize(image_rgb, now, altitude_agl, camera, attitude_deg,
+                                      odometry)
         return self.conclude(result, prior, stamp, now, altitude_agl,
-                             attitude_known=attitude_deg is not None, frame_id=frame_id)
+                             attitude_known=attitude_deg is not None, frame_id=frame_id,
+                             odometry=odometry,
+                             path=search_path(altitude_agl, camera, attitude_deg))
 
     def localize(self, image_rgb: np.ndarray, now: float, altitude_agl: float | None = None,
                  camera: PinholeCamera | None = None,
-                 attitude_deg: tuple[float, float, float] | None = None
+                 attitude_deg: tuple[float, float, float] | None = None,
+                 odometry: Odometry | None = None
                  ) -> tuple[LocalizationResult, Prior | None]:
         """First half of :meth:`on_frame`: the slow localization with the prior at ``now``."""
         with self._lock:
             self._latest_now = max(self._latest_now, now)
-            prior = self._prior(now, self.monitor.evaluate(now))
+            prior = self._prior(now, self.monitor.evaluate(now), odometry)
         result = self.localizer.localize(image_rgb, prior=prior, altitude_agl=altitude_agl,
                                          camera=camera, attitude_deg=attitude_deg)
         return result, prior
 
     def conclude(self, result: LocalizationResult, prior: Prior | None, stamp: float,
                  now: float, altitude_agl: float | None = None, attitude_known: bool = False,
-                 frame_id: str = 'camera') -> FrameOutput:
+                 frame_id: str = 'camera', odometry: Odometry | None = None,
+                 path: str = '') -> FrameOutput:
         """Second half of :meth:`on_frame`: the vision fix and the monitor at ``now`` (done)."""
         with self._lock:
             # GNSS callbacks may have advanced the clock while the frame was being localized
@@ -169,16 +189,18 @@ class FallbackPipeline:
                 self.monitor.on_vision(vision, now, confident=bool(result.verified))
                 if result.verified:
                     self._vision_anchor = _Anchor(vision.latitude, vision.longitude,
-                                                  vision.horizontal_sigma_m, now)
+                                                  vision.horizontal_sigma_m, now, odometry)
             self._status = self.monitor.evaluate(now)
             selected = vision if vision is not None and not self._status.ok else None
             terms = {} if vision is None else \
                 dict(result.covariance_terms_m, tilt=math.sqrt(tilt_m2))
             return FrameOutput(result=result, vision_fix=vision, selected=selected,
-                               gnss_status=self._status, prior=prior, covariance_terms_m=terms)
+                               gnss_status=self._status, prior=prior, covariance_terms_m=terms,
+                               search_path=path)
 
-    def _prior(self, now: float, status: GnssStatus) -> Prior | None:
-        discs = [self._disc(a, now) for a in self._anchors(status)]
+    def _prior(self, now: float, status: GnssStatus, odometry: Odometry | None
+               ) -> Prior | None:
+        discs = [self._disc(a, now, odometry) for a in self._anchors(status)]
         if not discs:
             return None
         lat, lon, radius = discs[0]
@@ -193,14 +215,24 @@ class FallbackPipeline:
         good = status.last_good_fix
         if good is not None and status.last_good_time is not None:
             sigma = good.horizontal_sigma_m
+            recorded, odometry = self._gnss_odometry
             anchors.append(_Anchor(good.latitude, good.longitude,
-                                   sigma if math.isfinite(sigma) else 0.0, status.last_good_time))
+                                   sigma if math.isfinite(sigma) else 0.0, status.last_good_time,
+                                   odometry if recorded == status.last_good_time else None))
         return anchors
 
-    def _disc(self, anchor: _Anchor, now: float) -> tuple[float, float, float]:
-        radius = (self.config.prior_radius_m + 3.0 * anchor.sigma_m
-                  + self.config.prior_growth_m_s * max(now - anchor.time, 0.0))
-        return anchor.latitude, anchor.longitude, radius
+    def _disc(self, anchor: _Anchor, now: float, odometry: Odometry | None
+              ) -> tuple[float, float, float]:
+        age = max(now - anchor.time, 0.0)
+        base = self.config.prior_radius_m + 3.0 * anchor.sigma_m
+        then = anchor.odometry
+        if odometry is None or then is None or odometry.epoch != then.epoch:
+            return anchor.latitude, anchor.longitude, base + self.config.prior_growth_m_s * age
+        east, north = (float(v) for v in odometry.position[:2] - then.position[:2])
+        lat, lon = LocalFrame(anchor.latitude, anchor.longitude).to_latlon(east, north)
+        radius = base + self.config.odometry_drift * math.hypot(east, north) \
+            + ODOMETRY_BIAS_M_S * age
+        return float(lat), float(lon), radius
 
     def _altitude(self, altitude_agl: float | None, result: LocalizationResult) -> float:
         good = self._status.last_good_fix if self._status is not None else None

@@ -17,8 +17,10 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import (QoSDurabilityPolicy, QoSProfile, QoSReliabilityPolicy,
                        qos_profile_sensor_data)
 from rosgraph_msgs.msg import Clock
-from sensor_msgs.msg import CompressedImage, Image, NavSatFix
+from nav_msgs.msg import Odometry
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, Imu, NavSatFix, Range
 
+from fallback_world import ALTITUDE_AGL
 from spikevim_ros.fix import COVARIANCE_TYPE_DIAGONAL_KNOWN, STATUS_FIX, GeoFix
 from spikevim_ros.ros.navsat import fix_to_msg
 from spikevim_ros.ros.time import seconds_to_stamp
@@ -176,6 +178,50 @@ class Feeder:
         msg.data = data
         msg.header.stamp, msg.header.frame_id = seconds_to_stamp(stamp), frame_id
         self.image_pub.publish(msg)
+
+
+NORTH = (0.0, 0.0, math.sqrt(0.5), math.sqrt(0.5))   # ENU/FLU: nose north, level
+
+
+class AircraftPublisher:
+    """Publishes the autopilot's topics (mavros-like, 10 Hz) from the feeder node."""
+
+    def __init__(self, feeder: Feeder) -> None:
+        self.feeder = feeder
+        node = feeder.node
+        self.imu = node.create_publisher(Imu, 'imu/data', qos_profile_sensor_data)
+        self.range = node.create_publisher(Range, 'rangefinder', qos_profile_sensor_data)
+        self.odom = node.create_publisher(Odometry, 'odom', qos_profile_sensor_data)
+        self.values: dict = {}            # publish() arguments of the 10 Hz stream
+        node.create_timer(0.1, lambda: self.publish(**self.values))
+
+    def publish(self, orientation=NORTH, distance: float = ALTITUDE_AGL,
+                position=(0.0, 0.0, ALTITUDE_AGL), age: float = 0.0) -> None:
+        """Publish one message on each input, stamped ``age`` seconds ago."""
+        stamp = seconds_to_stamp(self.feeder.now() - age)
+        imu = Imu()
+        imu.header.stamp, imu.header.frame_id = stamp, 'base_link'
+        imu.orientation.x, imu.orientation.y, imu.orientation.z, imu.orientation.w = orientation
+        self.imu.publish(imu)
+        rng = Range(radiation_type=Range.INFRARED, field_of_view=0.05, min_range=0.2,
+                    max_range=200.0, range=float(distance))
+        rng.header.stamp, rng.header.frame_id = stamp, 'rangefinder'
+        self.range.publish(rng)
+        odom = Odometry()
+        odom.header.stamp, odom.header.frame_id, odom.child_frame_id = stamp, 'odom', 'base_link'
+        pose = odom.pose.pose
+        pose.position.x, pose.position.y, pose.position.z = (float(v) for v in position)
+        pose.orientation.z, pose.orientation.w = NORTH[2], NORTH[3]
+        odom.twist.twist.linear.x = 5.0
+        self.odom.publish(odom)
+
+
+def camera_info(camera, stamp: float, frame_id: str = 'cam_down') -> CameraInfo:
+    """Return the CameraInfo of an undistorted pinhole camera."""
+    msg = CameraInfo(width=camera.width, height=camera.height, distortion_model='plumb_bob',
+                     k=[camera.fx, 0.0, camera.cx, 0.0, camera.fy, camera.cy, 0.0, 0.0, 1.0])
+    msg.header.stamp, msg.header.frame_id = seconds_to_stamp(stamp), frame_id
+    return msg
 
 
 def gnss_fix(stamp: float, lat: float, lon: float, altitude: float = 312.5, sigma: float = 2.0,

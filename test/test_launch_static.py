@@ -12,7 +12,8 @@ from spikevim_ros.ros.parameters import PARAMETERS
 ROOT = Path(__file__).resolve().parents[1]
 LAUNCH = ROOT / 'launch' / 'localize.launch.py'
 REQUIRED_ARGUMENTS = {'use_sim_time', 'params_file', 'namespace', 'image_topic',
-                      'camera_info_topic', 'gnss_topic', 'gallery_dir', 'weights', 'autostart',
+                      'camera_info_topic', 'gnss_topic', 'imu_topic', 'rangefinder_topic',
+                      'altitude_topic', 'odom_topic', 'gallery_dir', 'weights', 'autostart',
                       'log_level'}
 
 

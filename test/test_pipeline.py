@@ -137,3 +137,24 @@ def test_search_disc_is_the_inner_one_when_trusted_discs_nest():
     assert radius == pytest.approx(0.5 * (gap + 110.0 + 100.0), rel=3e-3)  # sphere vs WGS-84
     assert horizontal_distance_m(lat, lon, fresh_vision[0], fresh_vision[1]) + 110.0 \
         == pytest.approx(radius, rel=3e-3)
+
+
+def test_prior_moves_with_valid_odometry():
+    from spikevim_ros.aircraft.odometry import Odometry
+
+    lat, lon = 47.0, 8.0
+    pipe = FallbackPipeline(None, GnssMonitor(), PipelineConfig(
+        prior_radius_m=50.0, prior_growth_m_s=15.0, odometry_drift=0.05))
+    start = Odometry(np.array([10.0, 5.0, 100.0]), np.zeros(3))
+    pipe.on_gnss(gnss(10.0, lat, lon), 10.0, start)
+    sigma = 3.0 * pipe.status.last_good_fix.horizontal_sigma_m
+    moved = Odometry(np.array([210.0, 5.0, 100.0]), np.array([10.0, 0.0, 0.0]))
+    prior = pipe.prior(30.0, moved)                                   # 200 m east in 20 s
+    assert horizontal_distance_m(lat, lon, prior.latitude, prior.longitude) == \
+        pytest.approx(200.0, abs=2.0)
+    assert prior.radius_m == pytest.approx(50.0 + sigma + 0.05 * 200.0 + 0.5 * 20.0)
+    without = pipe.prior(30.0)                                        # no odometry: a disc
+    assert (without.latitude, without.longitude) == (lat, lon)
+    assert without.radius_m == pytest.approx(50.0 + sigma + 15.0 * 20.0)
+    reset = Odometry(moved.position, moved.velocity_enu, epoch=1)     # frame jumped since
+    assert pipe.prior(30.0, reset).radius_m == pytest.approx(without.radius_m)

@@ -123,7 +123,10 @@ def test_live_node_matches_offline_replay(rclpy_context, ros_process, flight_bag
                        '-p', 'weights:=none', '-p', 'default_altitude_agl:=150.0',
                        '-p', 'max_frame_rate:=0.0',
                        '-r', 'image:=/camera/image_raw', '-r', 'camera_info:=/camera/camera_info',
-                       '-r', 'gnss/fix:=/gnss/fix')
+                       '-r', 'gnss/fix:=/gnss/fix', '-r', 'imu/data:=/mavros/imu/data',
+                       '-r', 'rangefinder:=/mavros/rangefinder/rangefinder',
+                       '-r', 'altitude_agl:=/mavros/global_position/rel_alt',
+                       '-r', 'odom:=/mavros/local_position/odom')   # as the replay reads them
     node = rclpy.create_node('e2e_listener', context=rclpy_context)
     live: dict[str, list] = {'fix': [], 'fix_selected': []}
     for name in live:

@@ -76,6 +76,19 @@ def geometric_range(lo: float, hi: float, ratio: float) -> list[float]:
     return [lo * ratio ** i for i in range(count)]
 
 
+IN_FLIGHT = 'in_flight'   # camera, attitude and height known: one scale, one heading
+
+
+def search_path(altitude_agl: float | None, camera: PinholeCamera | None,
+                attitude_deg: tuple[float, float, float] | None) -> str:
+    """Return which search the inputs allow: in_flight, heading_search or scale_search."""
+    altitude_known = altitude_agl is not None and math.isfinite(altitude_agl) \
+        and altitude_agl > 0
+    if camera is not None and altitude_known:
+        return IN_FLIGHT if attitude_deg is not None else 'heading_search'
+    return 'scale_search'
+
+
 def prepare_query(rgb: np.ndarray, max_side: int, footprints_m: list[float],
                   angle_step_deg: float, altitude_agl: float | None = None,
                   camera: PinholeCamera | None = None,
@@ -97,8 +110,8 @@ def prepare_query(rgb: np.ndarray, max_side: int, footprints_m: list[float],
                              np.ones((5, 5), np.uint8)) > 0
     cam = camera.scaled(w, h) if camera is not None else None
     target = np.array([w / 2.0, h / 2.0])
-    altitude_known = altitude_agl is not None and math.isfinite(altitude_agl) \
-        and altitude_agl > 0
+    path = search_path(altitude_agl, cam, attitude_deg)
+    altitude_known = path != 'scale_search'
     if cam is not None and attitude_deg is not None:
         yaw, pitch, roll = attitude_deg
         pose = CameraPose(0.0, 0.0, altitude_agl if altitude_known else 1.0, yaw, pitch, roll)
@@ -112,9 +125,9 @@ def prepare_query(rgb: np.ndarray, max_side: int, footprints_m: list[float],
     geometry = QueryGeometry(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32), valid,
                              rgb, to_plane / to_plane[2, 2], [], angles, target, cam)
     extent = geometry.plane_extent()
-    if cam is not None and attitude_deg is not None and altitude_known:
+    if path == IN_FLIGHT:
         geometry.metres_per_unit = [1.0]
-    elif cam is not None and altitude_known:
+    elif altitude_known:
         gsd = altitude_agl / cam.fx
         geometry.metres_per_unit = [gsd / 1.15, gsd, gsd * 1.15]
     else:

@@ -22,17 +22,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--gallery', type=Path, required=True, help='gallery folder')
     parser.add_argument('--out', type=Path, default=None,
                         help='output folder (default: replay_<bag name>)')
+    parser.add_argument('--params-file', type=Path, default=None,
+                        help="the node's params file (e.g. config/localize.yaml): prior, GNSS "
+                             'monitor, inputs, camera and altitude defaults exactly as the node '
+                             'uses them')
     parser.add_argument('--weights', default=None,
                         help='encoder weights the gallery was built with: a .safetensors file, '
-                             '"demo" or "none" (default: read from the gallery manifest)')
-    parser.add_argument('--runtime', default='auto', choices=('auto', 'eager', 'fast', 'int8'),
-                        help='encoder runtime')
+                             '"demo" or "none" (default: the params file, else read from the '
+                             'gallery manifest)')
+    parser.add_argument('--runtime', default=None, choices=('auto', 'eager', 'fast', 'int8'),
+                        help='encoder runtime (default: the params file, else auto)')
     topics = parser.add_argument_group('topics (a missing default falls back to the only '
                                        'topic of the right type)')
     topics.add_argument('--image-topic', default='/camera/image_raw',
                         help='sensor_msgs/Image; IMAGE/compressed is used when only it exists')
     topics.add_argument('--camera-info-topic', default='/camera/camera_info')
     topics.add_argument('--gnss-topic', default='/gnss/fix')
+    topics.add_argument('--imu-topic', default='/mavros/imu/data',
+                        help='sensor_msgs/Imu body orientation, ENU/FLU (node: imu/data)')
+    topics.add_argument('--rangefinder-topic', default='/mavros/rangefinder/rangefinder',
+                        help='sensor_msgs/Range (node: rangefinder)')
+    topics.add_argument('--altitude-topic', default='/mavros/global_position/rel_alt',
+                        help='std_msgs/Float64 height above ground/home (node: altitude_agl)')
+    topics.add_argument('--odom-topic', default='/mavros/local_position/odom',
+                        help='nav_msgs/Odometry (node: odom)')
     topics.add_argument('--truth-topic', default='/ground_truth/fix',
                         help='NavSatFix ground truth; without it, the recorded GNSS outside the '
                              'GNSS-denied windows is the truth')
@@ -42,7 +55,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              f'repeatable; KIND: {", ".join(FAULT_KINDS)})')
     parser.add_argument('--altitude-agl', type=float, default=None,
                         help='height above ground given to the localizer (m); default: the '
-                             'simulated altitude recorded in the bag, else unknown')
+                             "bag's height topics, then the params file's default_altitude_agl "
+                             '(without a params file: the simulated altitude in the bag)')
     parser.add_argument('--max-frames', type=int, default=None,
                         help='stop after N camera frames')
     timing = parser.add_mutually_exclusive_group()
@@ -66,20 +80,32 @@ def run(args: argparse.Namespace) -> int:
     from spikevim_ros.replay.evaluate import run_replay
     from spikevim_ros.replay.pipeline_factory import gallery_world, load_pipeline
     from spikevim_ros.replay.runner import ReplayOptions
+    from spikevim_ros.ros import parameters
 
     out = args.out or Path(f'replay_{args.bag.resolve().name}')
     try:
-        pipeline, gallery = load_pipeline(args.gallery, args.weights, runtime=args.runtime)
+        params = parameters.load_params_file(args.params_file) if args.params_file else None
+        settings = {}
+        if params is not None:
+            settings = {'monitor_config': parameters.monitor_config(params),
+                        'pipeline_config': parameters.pipeline_config(params)}
+        pipeline, gallery = load_pipeline(
+            args.gallery, args.weights or (params or {}).get('weights'),
+            runtime=args.runtime or (params or {}).get('runtime', 'auto'), **settings)
         options = ReplayOptions(image_topic=args.image_topic,
                                 camera_info_topic=args.camera_info_topic,
                                 gnss_topic=args.gnss_topic, truth_topic=args.truth_topic,
+                                imu_topic=args.imu_topic,
+                                rangefinder_topic=args.rangefinder_topic,
+                                altitude_topic=args.altitude_topic, odom_topic=args.odom_topic,
+                                node_params=params,
                                 inject=list(args.inject), altitude_agl_m=args.altitude_agl,
                                 max_frames=args.max_frames, offline=args.offline,
                                 frame_budget_s=args.frame_budget,
                                 max_fix_age_s=args.max_fix_age, progress=not args.no_progress)
         result = run_replay(args.bag, pipeline, out, options, world=gallery_world(gallery),
                             report_format=args.report, plots=not args.no_plots)
-    except (BagError, GalleryError, FileExistsError, ValueError) as exc:
+    except (BagError, GalleryError, FileExistsError, ValueError, OSError) as exc:
         print(f'spikevim replay: {exc}')
         return 2
     print_summary(result)

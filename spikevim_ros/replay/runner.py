@@ -33,6 +33,8 @@ from spikevim_ros.camera_messages import camera_from_info, compressed_to_rgb, im
 from spikevim_ros.fix import STATUS_FIX, GeoFix
 from spikevim_ros.geo import LocalFrame
 from spikevim_ros.gnss.state_message import gnss_state_fields
+from spikevim_ros.localization.query import search_path
+from spikevim_ros.replay.aircraft_inputs import ReplayAircraft
 from spikevim_ros.replay.bag_source import (COMPRESSED_TYPE, IMAGE_TYPE, BagError, BagMessage,
                                             iter_messages, open_bag, pick_topic, topic_types)
 from spikevim_ros.replay.metrics import (BAD, DROPPED, CoverageMeter, FrameCsvWriter,
@@ -65,6 +67,11 @@ class ReplayOptions:
     node_name: str = 'localizer'     # output bag topics: /<node_name>/fix ...
     distro: str = 'jazzy'
     progress: bool = True
+    imu_topic: str = SimTopics.imu            # the node's aircraft inputs (see aircraft_inputs)
+    rangefinder_topic: str = SimTopics.rangefinder
+    altitude_topic: str = SimTopics.rel_alt
+    odom_topic: str = SimTopics.odom
+    node_params: dict | None = None           # the node's parameters (--params-file)
 
     def __post_init__(self) -> None:
         """Refuse a negative or non-finite frame budget and fix age."""
@@ -153,6 +160,9 @@ class _InFlight:
     result: object
     prior: object
     altitude: float | None
+    attitude_known: bool
+    odometry: object
+    search_path: str
 
 
 class Replay:
@@ -175,8 +185,14 @@ class Replay:
             topics = self._topics(bag_path, types)
             scenario = self._scenario(reader, types)
             in_bag = next(c.msgcount for c in reader.connections if c.topic == topics.image)
+            aircraft = ReplayAircraft(
+                {'imu/data': opts.imu_topic, 'rangefinder': opts.rangefinder_topic,
+                 'altitude_agl': opts.altitude_topic, 'odom': opts.odom_topic},
+                opts.node_params, opts.altitude_agl_m,
+                scenario.get('flight', {}).get('altitude_agl_m'))
+            aircraft.select(types)
             self.out_dir.mkdir(parents=True, exist_ok=True)
-            run = _ReplayRun(self, topics, scenario, reader.start_time * 1e-9, in_bag)
+            run = _ReplayRun(self, topics, scenario, reader.start_time * 1e-9, in_bag, aircraft)
             return run.replay(reader)
 
     def _topics(self, bag_path, types: dict[str, str]) -> _Topics:
@@ -218,7 +234,7 @@ class _ReplayRun:
     """The state of one replay and its steps: message handlers, monitor ticks, frame events."""
 
     def __init__(self, owner: Replay, topics: _Topics, scenario: dict, start: float,
-                 in_bag: int) -> None:
+                 in_bag: int, aircraft: ReplayAircraft) -> None:
         opts = owner.options
         self.opts, self.pipe, self.topics, self.start = opts, owner.pipeline, topics, start
         self.in_bag = in_bag
@@ -226,9 +242,7 @@ class _ReplayRun:
         denied = [(a - start, b - start) for a, b in scenario.get('denied_windows', [])]
         self.denied = sorted(denied + denied_windows(opts.inject))
         self.injector = FaultInjector(opts.inject, seed=11) if opts.inject else None
-        self.altitude = opts.altitude_agl_m
-        if self.altitude is None:
-            self.altitude = scenario.get('flight', {}).get('altitude_agl_m')
+        self.aircraft = aircraft
         self.frame = owner.frame
         if self.frame is None and 'frame' in scenario:
             self.frame = LocalFrame(scenario['frame']['lat0'], scenario['frame']['lon0'])
@@ -264,6 +278,8 @@ class _ReplayRun:
             self.handlers[topics.camera_info] = self.on_camera_info
         if topics.gnss:
             self.handlers[topics.gnss] = self.on_gnss
+        for topic in aircraft.topics:
+            self.handlers[topic] = self.on_aircraft_input
 
     # --- the loop ---------------------------------------------------------------------
 
@@ -358,9 +374,14 @@ class _ReplayRun:
             self.gnss_points.append(tuple(float(v) for v in self.to_en(fix.latitude,
                                                                        fix.longitude)))
             self.last_gnss_point_t = now
-        self.note_selected(self.pipe.on_gnss(fix, now), 'gnss', now)
+        self.note_selected(self.pipe.on_gnss(fix, now, self.aircraft.inputs.odometry(now)),
+                           'gnss', now)
+        self.aircraft.on_gnss(fix.altitude, fix.stamp, now, self.pipe.status)
         if self.topics.truth is None:
             self.flush(now)
+
+    def on_aircraft_input(self, message: BagMessage) -> None:
+        self.aircraft.feed(message.topic, message.message, message.time_s)
 
     def on_image(self, message: BagMessage) -> None:
         self.frames_read += 1
@@ -381,8 +402,10 @@ class _ReplayRun:
             stamp = _frame_stamp(message)
             decode = compressed_to_rgb if message.msgtype == COMPRESSED_TYPE else image_to_rgb
             image = decode(message.message)
-            result, prior = self.pipe.localize(image, now, altitude_agl=self.altitude,
-                                               camera=self.camera)
+            altitude, camera, attitude = self.aircraft.frame_inputs(
+                now, image.shape[1], image.shape[0], self.camera)
+            odometry = self.aircraft.inputs.odometry(now)
+            result, prior = self.pipe.localize(image, now, altitude, camera, attitude, odometry)
         except Exception as exc:  # one bad frame must never stop the replay (nor the node)
             self.skip_frame(message, BAD, f'{type(exc).__name__}: {exc}')
             return
@@ -392,7 +415,9 @@ class _ReplayRun:
         else:
             budget = self.opts.frame_budget_s
             busy = elapsed if budget is None else budget
-        self.in_flight = _InFlight(stamp, now, now + busy, elapsed, result, prior, self.altitude)
+        self.in_flight = _InFlight(stamp, now, now + busy, elapsed, result, prior, altitude,
+                                   attitude is not None, odometry,
+                                   search_path(altitude, camera, attitude))
         if self.opts.offline:
             self.complete_frame()
 
@@ -401,7 +426,10 @@ class _ReplayRun:
         job, self.in_flight = self.in_flight, None
         now = job.done_at
         output = self.pipe.conclude(job.result, job.prior, job.stamp, now,
-                                    altitude_agl=job.altitude)
+                                    altitude_agl=job.altitude,
+                                    attitude_known=job.attitude_known, odometry=job.odometry,
+                                    path=job.search_path)
+        self.aircraft.note(output)
         self.note_status(output.gnss_status)
         vision = output.vision_fix
         if vision is not None:
@@ -570,6 +598,7 @@ class _ReplayRun:
             'frames_in_bag': self.in_bag,
             'bad_frames': self.bad_frames,
             'truncated': self.truncated,
+            'aircraft_inputs': self.aircraft.summary(),
         }
 
 

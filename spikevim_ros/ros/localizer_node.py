@@ -30,9 +30,12 @@ from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackRet
 from rclpy.qos import (QoSDurabilityPolicy, QoSProfile, QoSReliabilityPolicy,
                        qos_profile_sensor_data)
 from rclpy.qos_overriding_options import QoSOverridingOptions
-from sensor_msgs.msg import CameraInfo, CompressedImage, Image, NavSatFix
+from nav_msgs.msg import Odometry
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, Imu, NavSatFix, Range
 from std_msgs.msg import Float64
 
+from spikevim_ros.aircraft import AircraftInputs
+from spikevim_ros.aircraft.messages import feed_input, header_stamp
 from spikevim_ros.gnss import GnssMonitor, GnssStatus
 from spikevim_ros.gnss.state_message import gnss_state_fields
 from spikevim_ros.camera_messages import (ImageConversionError, camera_for_image,
@@ -136,14 +139,14 @@ class LocalizerNode(LifecycleNode):
         self._adapters: dict[str, object] = {}
         self._trigger = None
         self._camera = None
-        self._altitude: tuple[float, float] | None = None
+        self._inputs = AircraftInputs(parameters.inputs_config(self._values()))
         self._last_accepted_stamp: float | None = None
         self._published_health = None
         self._active = False
         _, self._diagnostics_backend = start_diagnostics(
             self, self._param('diagnostics_period'), hardware_id='spikevim_ros',
             sections={'input': self._report_input, 'inference': self._report_inference,
-                      'gnss': self._report_gnss},
+                      'gnss': self._report_gnss, 'aircraft': self._report_aircraft},
             callback_group=self._io_group)
 
     # ------------------------------------------------------------ parameters
@@ -171,8 +174,10 @@ class LocalizerNode(LifecycleNode):
         try:
             monitor_config = parameters.monitor_config(values)
             pipeline_config = parameters.pipeline_config(values)
+            inputs_config = parameters.inputs_config(values)
         except ValueError as error:
             return SetParametersResult(successful=False, reason=str(error))
+        self._inputs.configure(inputs_config)
         pipeline = self._pipeline
         if pipeline is not None:
             pipeline.monitor.config = monitor_config
@@ -238,8 +243,10 @@ class LocalizerNode(LifecycleNode):
                                      callback_group=group),
             self.create_subscription(NavSatFix, 'gnss/fix', self._on_gnss, sensor,
                                      callback_group=group),
-            self.create_subscription(Float64, 'altitude_agl', self._on_altitude, sensor,
-                                     callback_group=group),
+            *(self.create_subscription(kind, topic, self._input_callback(topic), sensor,
+                                       callback_group=group)
+              for topic, kind in (('imu/data', Imu), ('rangefinder', Range),
+                                  ('altitude_agl', Float64), ('odom', Odometry))),
             self.create_timer(GNSS_CHECK_PERIOD_S, self._check_gnss, callback_group=group),
         ]
         self._trigger = self.create_guard_condition(self._run_inference,
@@ -334,14 +341,22 @@ class LocalizerNode(LifecycleNode):
     def _on_camera_info(self, msg: CameraInfo) -> None:
         self._camera = camera_from_info(msg)
 
-    def _on_altitude(self, msg: Float64) -> None:
-        self._altitude = (float(msg.data), self._now())
+    def _input_callback(self, topic: str):
+        def callback(msg) -> None:
+            problem = feed_input(self._inputs, topic, msg, self._now())
+            if problem is not None:
+                self.get_logger().warning(f'{topic} rejected: {problem}',
+                                          throttle_duration_sec=5.0)
+        return callback
 
     def _on_gnss(self, msg: NavSatFix) -> None:
         pipeline = self._pipeline
         if pipeline is None:
             return
-        selected = pipeline.on_gnss(fix_from_msg(msg), self._now())
+        now = self._now()
+        selected = pipeline.on_gnss(fix_from_msg(msg), now, self._inputs.odometry(now))
+        self._inputs.on_gnss_altitude(float(msg.altitude), header_stamp(msg), now,
+                                      healthy=pipeline.status.ok)
         if selected is not None:
             self._publish('fix_selected', msg)
         self._publish_state(pipeline.status)
@@ -354,11 +369,9 @@ class LocalizerNode(LifecycleNode):
     # ------------------------------------------------------------ inference
 
     def _current_altitude(self, now: float) -> float | None:
-        if self._altitude is not None:
-            value, received = self._altitude
-            if now - received <= self._param('altitude_timeout') and math.isfinite(value) \
-                    and value > 0.0:
-                return value
+        height = self._inputs.height(now)
+        if height is not None:
+            return height[0]
         default = self._param('default_altitude_agl')
         return default if default > 0.0 else None
 
@@ -388,6 +401,8 @@ class LocalizerNode(LifecycleNode):
         try:
             out = pipeline.on_frame(image, stamp, now, altitude_agl=self._current_altitude(now),
                                     camera=self._camera_for(image),
+                                    attitude_deg=self._inputs.camera_attitude(now),
+                                    odometry=self._inputs.odometry(now),
                                     frame_id=msg.header.frame_id or self._param('frame_id'))
         except Exception as error:  # one bad frame must never stop the node
             self._stats.error(f'{type(error).__name__}: {error}', now, conversion=False)
@@ -478,6 +493,7 @@ class LocalizerNode(LifecycleNode):
             'last_result': last.result.reason if last else '',
             **{f'sigma_{term}_m': sigma
                for term, sigma in (last.covariance_terms_m.items() if last else ())},
+            'search_path': last.search_path if last else '',
             'gallery_tiles': len(gallery) if gallery is not None else 0,
             'encoder': f'{encoder.variant}/{encoder.weights_id}/{encoder.runtime}'
             if encoder is not None else ''})
@@ -487,6 +503,21 @@ class LocalizerNode(LifecycleNode):
             return Report(OK, f'no frame processed ({values["state"]})', values)
         return Report(OK, 'vision fix' if last.vision_fix else f'no fix: {last.result.reason}',
                       values)
+
+    def _report_aircraft(self) -> Report:
+        now = self._now()
+        health = self._inputs.health(now)
+        height = self._inputs.height(now)
+        values = {'height_source': height[1] if height else 'none',
+                  'height_m': height[0] if height else math.nan,
+                  'attitude_known': self._inputs.camera_attitude(now) is not None}
+        for name, item in health.items():
+            values.update({f'{name}_{key}': value for key, value in item.values.items()})
+        problems = [item.message for item in health.values() if not item.ok]
+        if problems:
+            return Report(WARN, '; '.join(problems), values)
+        return Report(OK, f'height from {values["height_source"]}, attitude '
+                      f'{"known" if values["attitude_known"] else "unknown"}', values)
 
     def _report_gnss(self) -> Report:
         pipeline = self._pipeline

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
+from spikevim_ros.aircraft import AircraftInputsConfig, CameraMount
 from spikevim_ros.gnss import GnssMonitorConfig
 from spikevim_ros.pipeline import PipelineConfig
 
@@ -85,10 +87,27 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec('frame_id', 'camera', 'frame_id of ~/fix when the image header has none'),
     ParamSpec('camera_hfov_deg', 0.0, 'Horizontal field of view used until camera_info '
               'arrives; below 1: unknown (the localizer searches the scale)', 'deg', 0.0, 170.0),
-    ParamSpec('default_altitude_agl', 0.0, 'Height above ground used when the altitude_agl '
-              'input is absent or stale; 0: unknown', 'm', 0.0, 10000.0),
-    ParamSpec('altitude_timeout', 2.0, 'Age after which an altitude_agl message is stale', 's',
-              0.05, 60.0),
+    ParamSpec('default_altitude_agl', 0.0, 'Height above ground used when no height input '
+              '(rangefinder, altitude_agl, GNSS) is fresh; 0: unknown', 'm', 0.0, 10000.0),
+    # aircraft inputs (applied live)
+    ParamSpec('altitude_timeout', 2.0, 'Age after which a height message (rangefinder, '
+              'altitude_agl, GNSS) is stale', 's', 0.05, 60.0),
+    ParamSpec('height_from_gnss', False, 'While GNSS is healthy, use its altitude minus '
+              'ground_altitude as height above ground (after rangefinder and altitude_agl)'),
+    ParamSpec('attitude_timeout', 0.5, 'Age after which an imu orientation is stale', 's',
+              0.01, 60.0),
+    ParamSpec('camera_mount_roll', 0.0, 'Camera tilt to the image right from body nadir', 'deg',
+              -90.0, 90.0),
+    ParamSpec('camera_mount_pitch', 0.0, 'Camera tilt forward (towards the nose) from body '
+              'nadir', 'deg', -90.0, 90.0),
+    ParamSpec('camera_mount_yaw', 0.0, 'Image top turned clockwise (seen from above) from the '
+              'nose', 'deg', -180.0, 180.0),
+    ParamSpec('camera_gimbal_nadir', False, 'The camera sits on a gimbal that holds it level: '
+              'only the body heading (and the mount) orient it'),
+    ParamSpec('odometry_timeout', 1.0, 'Age after which an odom message is stale', 's', 0.01,
+              60.0),
+    ParamSpec('odometry_max_speed', 60.0, 'Faster odometry, or a position step beyond this '
+              'speed (+5 m), is rejected', 'm/s', 1.0, 500.0),
     # GNSS monitor (applied live)
     ParamSpec('gnss_timeout', 1.0, 'LOST when no GNSS fix arrived for this long', 's', 0.05,
               60.0, target='monitor.timeout_s'),
@@ -111,6 +130,9 @@ PARAMETERS: tuple[ParamSpec, ...] = (
               'sigma of it)', 'm', 1.0, 100000.0, target='pipeline.prior_radius_m'),
     ParamSpec('prior_growth', 15.0, 'Search radius growth per second since that position',
               'm/s', 0.0, 500.0, target='pipeline.prior_growth_m_s'),
+    ParamSpec('prior_odometry_drift', 0.05, 'With a valid odom input the search prior moves '
+              'with the odometry; its radius grows by this fraction of the distance moved (plus '
+              '0.5 m/s) instead of prior_growth', '', 0.0, 1.0, target='pipeline.odometry_drift'),
     ParamSpec('prior_max_radius', 3000.0, 'Beyond this radius the whole gallery is searched',
               'm', 1.0, 1.0e6, target='pipeline.prior_max_radius_m'),
     ParamSpec('ground_altitude', 0.0, 'Ellipsoidal height of the ground; vision fix altitude '
@@ -151,6 +173,56 @@ def monitor_config(values: dict[str, Value]) -> GnssMonitorConfig:
 def pipeline_config(values: dict[str, Value]) -> PipelineConfig:
     """Return the pipeline configuration for parameter ``values``."""
     return PipelineConfig(**_configs(values, 'pipeline'))
+
+
+def inputs_config(values: dict[str, Value]) -> AircraftInputsConfig:
+    """Return the aircraft inputs configuration for parameter ``values``."""
+    mount = CameraMount(values['camera_mount_roll'], values['camera_mount_pitch'],
+                        values['camera_mount_yaw'], values['camera_gimbal_nadir'])
+    return AircraftInputsConfig(
+        attitude_timeout_s=values['attitude_timeout'], height_timeout_s=values['altitude_timeout'],
+        odometry_timeout_s=values['odometry_timeout'], mount=mount,
+        height_from_gnss=values['height_from_gnss'], ground_altitude_m=values['ground_altitude'],
+        odometry_max_speed_m_s=values['odometry_max_speed'])
+
+
+def defaults() -> dict[str, Value]:
+    """Return every parameter's default value."""
+    return {spec.name: spec.default for spec in PARAMETERS}
+
+
+def load_params_file(path, node_name: str = 'localizer') -> dict[str, Value]:
+    """
+    Return every parameter's value from a ROS 2 params file, defaults for the ones it omits.
+
+    Reads the sections ``/**``, ``<node_name>`` and ``/<node_name>`` (in that order, later ones
+    win), as ``ros2 run ... --params-file`` does for a node named ``node_name``; refuses unknown
+    names and values the node would refuse, naming them.
+    """
+    import yaml
+
+    document = yaml.safe_load(Path(path).read_text(encoding='utf-8')) or {}
+    values = defaults()
+    found = False
+    for section in ('/**', node_name, f'/{node_name}'):
+        entries = (document.get(section) or {}).get('ros__parameters') if isinstance(
+            document.get(section), dict) else None
+        if entries is None:
+            continue
+        found = True
+        for name, value in entries.items():
+            if name == 'use_sim_time':
+                continue
+            spec = SPECS.get(name)
+            if spec is None:
+                raise ValueError(f'{path}: unknown parameter {name!r}')
+            problem = spec.problem(value)
+            if problem is not None:
+                raise ValueError(f'{path}: {problem}')
+            values[name] = value
+    if not found:
+        raise ValueError(f'{path}: no "/**" or "{node_name}" section with ros__parameters')
+    return values
 
 
 def markdown_table() -> str:

@@ -143,6 +143,54 @@ class BagWriter:
                           orientation=self.msg('geometry_msgs/msg/Quaternion', x=qx, y=qy,
                                                z=qz, w=qw)))
 
+    def imu(self, world_from_body: np.ndarray, stamp_s: float, frame_id: str = 'base_link'):
+        """Return a sensor_msgs/Imu carrying only the orientation (ENU from FLU)."""
+        qx, qy, qz, qw = quaternion_from_matrix(world_from_body)
+        vector = self.msg('geometry_msgs/msg/Vector3', x=0.0, y=0.0, z=0.0)
+        unknown = np.zeros(9)
+        unknown[0] = -1.0
+        return self.msg('sensor_msgs/msg/Imu', header=self.header(stamp_s, frame_id),
+                        orientation=self.msg('geometry_msgs/msg/Quaternion', x=qx, y=qy, z=qz,
+                                             w=qw),
+                        orientation_covariance=np.zeros(9), angular_velocity=vector,
+                        angular_velocity_covariance=unknown.copy(),
+                        linear_acceleration=vector, linear_acceleration_covariance=unknown)
+
+    def range(self, distance: float, min_range: float, max_range: float, stamp_s: float,
+              frame_id: str = 'rangefinder'):
+        """Return a sensor_msgs/Range of an infrared/laser rangefinder (Jazzy adds variance)."""
+        fields = dict(header=self.header(stamp_s, frame_id), radiation_type=1,
+                      field_of_view=0.05, min_range=float(min_range),
+                      max_range=float(max_range), range=float(distance))
+        if 'variance' in self.typestore.types['sensor_msgs/msg/Range'].__dataclass_fields__:
+            fields['variance'] = 0.0
+        return self.msg('sensor_msgs/msg/Range', **fields)
+
+    def float64(self, value: float):
+        """Return a std_msgs/Float64."""
+        return self.msg('std_msgs/msg/Float64', data=float(value))
+
+    def odometry(self, position: np.ndarray, world_from_body: np.ndarray,
+                 body_velocity: np.ndarray, stamp_s: float):
+        """Return a nav_msgs/Odometry (pose in odom ENU, twist in base_link FLU)."""
+        qx, qy, qz, qw = quaternion_from_matrix(world_from_body)
+        point = self.msg('geometry_msgs/msg/Point', x=float(position[0]), y=float(position[1]),
+                         z=float(position[2]))
+        pose = self.msg('geometry_msgs/msg/Pose', position=point, orientation=self.msg(
+            'geometry_msgs/msg/Quaternion', x=qx, y=qy, z=qz, w=qw))
+        zero = self.msg('geometry_msgs/msg/Vector3', x=0.0, y=0.0, z=0.0)
+        linear = self.msg('geometry_msgs/msg/Vector3', x=float(body_velocity[0]),
+                          y=float(body_velocity[1]), z=float(body_velocity[2]))
+        return self.msg(
+            'nav_msgs/msg/Odometry', header=self.header(stamp_s, 'odom'),
+            child_frame_id='base_link',
+            pose=self.msg('geometry_msgs/msg/PoseWithCovariance', pose=pose,
+                          covariance=np.zeros(36)),
+            twist=self.msg('geometry_msgs/msg/TwistWithCovariance',
+                           twist=self.msg('geometry_msgs/msg/Twist', linear=linear,
+                                          angular=zero),
+                           covariance=np.zeros(36)))
+
     def clock(self, stamp_s: float):
         """Return a rosgraph_msgs/Clock."""
         return self.msg('rosgraph_msgs/msg/Clock', clock=self.header(stamp_s, '').stamp)

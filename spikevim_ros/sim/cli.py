@@ -8,10 +8,14 @@ from pathlib import Path
 
 import numpy as np
 
+from spikevim_ros.sim.aircraft_sensors import AircraftSensorConfig
 from spikevim_ros.sim.flight import FlightConfig, line_path, loiter_path, survey_path
 from spikevim_ros.sim.gnss_model import FAULT_KINDS, GnssFault, GnssModelConfig
 from spikevim_ros.sim.simulate import CameraConfig, SimulationConfig, simulate
 from spikevim_ros.sim.world import MapWorld
+
+
+AUTOPILOT_TOPICS = ('imu', 'rangefinder', 'rel_alt', 'odom')
 
 
 def _pair(text: str) -> tuple[float, float]:
@@ -76,6 +80,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       help=f'inject a GNSS fault (repeatable); KIND is one of '
                            f'{", ".join(FAULT_KINDS)}; e.g. silence@20+60, jump@30+20:150, '
                            'drift@30+40:3 (m/s), degraded@10+10:8 (sigma factor)')
+    autopilot = parser.add_argument_group('autopilot topics (mavros names, 10 Hz)')
+    autopilot.add_argument('--without', nargs='+', default=[], metavar='TOPIC',
+                           choices=AUTOPILOT_TOPICS,
+                           help=f'leave these out: {", ".join(AUTOPILOT_TOPICS)}')
+    autopilot.add_argument('--yaw-drift', type=float, default=0.5,
+                           help='IMU heading bias growth (deg/min)')
+    autopilot.add_argument('--range-max', type=float, default=300.0,
+                           help='rangefinder limit (m); beyond it the reading is +inf')
     bag = parser.add_argument_group('bag')
     bag.add_argument('--storage', choices=('mcap', 'sqlite3'), default='mcap')
     bag.add_argument('--distro', choices=('jazzy', 'humble'), default='jazzy',
@@ -116,6 +128,10 @@ def run(args: argparse.Namespace) -> int:
                                 compressed=args.compressed,
                                 photometry_strength=args.photometry),
             gnss=GnssModelConfig(rate_hz=args.gnss_rate, sigma_m=args.gnss_sigma),
+            aircraft=AircraftSensorConfig(
+                imu='imu' not in args.without, rangefinder='rangefinder' not in args.without,
+                rel_alt='rel_alt' not in args.without, odometry='odom' not in args.without,
+                yaw_drift_deg_per_min=args.yaw_drift, range_max_m=args.range_max),
             faults=tuple(args.fault), seed=args.seed, distro=args.distro,
             storage=args.storage)
         summary = simulate(world, path, config, args.out, progress=not args.no_progress)

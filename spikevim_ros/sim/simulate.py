@@ -16,8 +16,11 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from spikevim_ros.aircraft import CameraMount
 from spikevim_ros.camera import PinholeCamera
 from spikevim_ros.render import Photometry
+from spikevim_ros.sim.aircraft_sensors import RANGEFINDER_MIN_M, AircraftSensorConfig, \
+    AircraftSensors
 from spikevim_ros.sim.bagfile import BagWriter
 from spikevim_ros.sim.flight import Flight, FlightConfig
 from spikevim_ros.sim.gnss_model import GnssFault, GnssModel, GnssModelConfig, denied_windows
@@ -37,6 +40,10 @@ class SimTopics:
     truth_fix: str = '/ground_truth/fix'
     clock: str = '/clock'
     scenario: str = '/sim/scenario'
+    imu: str = '/mavros/imu/data'
+    rangefinder: str = '/mavros/rangefinder/rangefinder'
+    rel_alt: str = '/mavros/global_position/rel_alt'
+    odom: str = '/mavros/local_position/odom'
 
     @property
     def compressed_image(self) -> str:
@@ -70,6 +77,7 @@ class SimulationConfig:
     camera: CameraConfig = field(default_factory=CameraConfig)
     gnss: GnssModelConfig = field(default_factory=GnssModelConfig)
     faults: tuple[GnssFault, ...] = ()
+    aircraft: AircraftSensorConfig = field(default_factory=AircraftSensorConfig)
     topics: SimTopics = field(default_factory=SimTopics)
     start_time_s: float = DEFAULT_START_TIME_S
     clock_rate_hz: float = 20.0
@@ -106,10 +114,18 @@ def simulate(world: MapWorld, path_en: np.ndarray, config: SimulationConfig,
     topics = config.topics
 
     frame_times = np.arange(0.0, duration + 1e-9, 1.0 / config.camera.rate_hz)
-    events: list[tuple[float, int, str]] = []
+    events: list[tuple[float, int, int, str]] = []   # autopilot samples first at a tie
+    aircraft = config.aircraft
+    sensors = AircraftSensors(aircraft, CameraMount(pitch_deg=config.flight.camera_pitch_deg),
+                              seed=config.seed + 3)
+    any_sensor = aircraft.imu or aircraft.rangefinder or aircraft.rel_alt or aircraft.odometry
+    sensor_times = np.arange(0.0, duration + 1e-9, 1.0 / aircraft.rate_hz) if any_sensor \
+        else np.zeros(0)
     for kind, times in (('frame', frame_times), ('gnss', gnss.sample_times(duration)),
-                        ('clock', np.arange(0.0, duration + 1e-9, 1.0 / config.clock_rate_hz))):
-        events.extend((float(t), order, kind) for order, t in enumerate(times))
+                        ('clock', np.arange(0.0, duration + 1e-9, 1.0 / config.clock_rate_hz)),
+                        ('aircraft', sensor_times)):
+        events.extend((float(t), kind != 'aircraft', order, kind)
+                      for order, t in enumerate(times))
     heapq.heapify(events)
 
     frames = gnss_messages = 0
@@ -118,12 +134,15 @@ def simulate(world: MapWorld, path_en: np.ndarray, config: SimulationConfig,
         bag.write(topics.scenario, t0, bag.string(json.dumps(scenario)))
         bar = tqdm(total=len(frame_times), desc='simulate', unit='frame', disable=not progress)
         while events:
-            t, _, kind = heapq.heappop(events)
+            t, _, _, kind = heapq.heappop(events)
             stamp = t0 + t
             if kind == 'clock':
                 bag.write(topics.clock, stamp, bag.clock(stamp))
                 continue
             pose = flight.pose(t)
+            if kind == 'aircraft':
+                _write_aircraft(bag, topics, sensors, flight, t, stamp, 1.0 / aircraft.rate_hz)
+                continue
             if kind == 'gnss':
                 fix = gnss.fix(t, stamp, pose.east, pose.north, pose.altitude_agl)
                 if fix is not None:
@@ -154,6 +173,30 @@ def simulate(world: MapWorld, path_en: np.ndarray, config: SimulationConfig,
                              scenario=scenario)
 
 
+def _write_aircraft(bag: BagWriter, topics: SimTopics, sensors: AircraftSensors,
+                    flight: Flight, t: float, stamp: float, dt: float) -> None:
+    """Write one sample of every enabled autopilot topic at flight time ``t``."""
+    config = sensors.config
+    pose = flight.pose(t)
+    body = sensors.world_from_body(pose, t)
+    if config.imu:
+        bag.write(topics.imu, stamp, bag.imu(body, stamp))
+    if config.rangefinder:
+        bag.write(topics.rangefinder, stamp, bag.range(
+            sensors.range(pose, body), RANGEFINDER_MIN_M, config.range_max_m, stamp))
+    if config.rel_alt:
+        bag.write(topics.rel_alt, stamp, bag.float64(sensors.rel_alt(pose, dt)))
+    if config.odometry:
+        t0, t1 = max(t - 0.05, 0.0), min(t + 0.05, flight.duration_s)
+        before, after = flight.pose(t0), flight.pose(t1)
+        span = (after.east - before.east, after.north - before.north,
+                after.altitude_agl - before.altitude_agl)
+        velocity = np.array(span) / max(t1 - t0, 1e-3)
+        position, body_velocity = sensors.odometry(
+            np.array([pose.east, pose.north, pose.altitude_agl]), velocity, t, body)
+        bag.write(topics.odom, stamp, bag.odometry(position, body, body_velocity, stamp))
+
+
 def _scenario_dict(world: MapWorld, flight: Flight, config: SimulationConfig,
                    duration: float) -> dict:
     """Return the JSON description stored in the bag (truth frame, faults, settings)."""
@@ -169,6 +212,7 @@ def _scenario_dict(world: MapWorld, flight: Flight, config: SimulationConfig,
         'flight': asdict(config.flight),
         'camera': asdict(config.camera),
         'gnss': asdict(config.gnss),
+        'aircraft': asdict(config.aircraft),
         'topics': asdict(config.topics),
         'maps': [r.source for r in world.rasters],
         'seed': config.seed,
