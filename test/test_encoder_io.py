@@ -82,7 +82,7 @@ def test_onnx_export_matches_pytorch(encoder_t, shared_data, tmp_path):
 
 def test_int8_engine_keeps_descriptors_and_retrieval(shared_data):
     """
-    Spike-exact int8 (demo weights, 384 px): cosine >= 0.999, same best tile, top 3 up to ties.
+    Spike-exact int8 (demo weights, 384 px): cosine >= 0.999, same ranking of unseen tiles.
 
     The tiles come from an orthophoto held out of both training and calibration.
     """
@@ -101,13 +101,9 @@ def test_int8_engine_keeps_descriptors_and_retrieval(shared_data):
         out = [int8(batch) for batch in (gallery, queries, held_out)]
     for a, b in zip(ref, out):
         assert (a * b).sum(1).min() > 0.999
-    scores_fp32, scores_int8 = ref[1] @ ref[0].T, out[1] @ out[0].T
-    assert torch.equal(scores_fp32.argmax(1), scores_int8.argmax(1))
-    # Deeper ranks may swap only between tiles whose scores int8 cannot tell apart.
-    tolerance = 2 * float((scores_fp32 - scores_int8).abs().max())
-    picked = scores_fp32.gather(1, scores_int8.argsort(1, descending=True)[:, :3])
-    best = scores_fp32.sort(1, descending=True).values[:, :3]
-    assert float((best - picked).abs().max()) <= tolerance < 0.01
+    ranks_fp32 = (ref[1] @ ref[0].T).argsort(1, descending=True)[:, :3]
+    ranks_int8 = (out[1] @ out[0].T).argsort(1, descending=True)[:, :3]
+    assert torch.equal(ranks_fp32, ranks_int8)
 
 
 def test_energy_cli_reports_paper_macs(shared_data, tmp_path):
