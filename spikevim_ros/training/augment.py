@@ -1,10 +1,10 @@
 """
 Pair augmentation in the style of DAC / Sample4Geo for University-1652, on uint8 RGB images.
 
-Both views: JPEG re-compression, colour jitter, blur or sharpen, grid or coarse dropout, each
-with its own probability; the pair: one horizontal flip for both views (the pair stays a
-pair); the satellite view: a random multiple of 90 degrees (north-up is not known to the
-drone).
+Both views: JPEG re-compression, seasonal colour shift (``seasonal`` only), colour jitter,
+blur or sharpen, grid or coarse dropout, each with its own probability; the pair: one
+horizontal flip for both views (the pair stays a pair); the satellite view: a random multiple
+of 90 degrees (north-up is not known to the drone).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-AUGMENTATIONS = ('none', 'dac')
+AUGMENTATIONS = ('none', 'dac', 'seasonal')
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,8 @@ class PairAugment:
     dropout: float = 0.3
     flip: float = 0.5
     rotate_satellite: float = 0.75
+    seasonal: float = 0.0
+    seasonal_strength: float = 1.0
 
     def view(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Return one view augmented by the photometric and dropout steps."""
@@ -36,6 +38,8 @@ class PairAugment:
             quality = int(rng.integers(self.jpeg_quality[0], self.jpeg_quality[1] + 1))
             ok, data = cv2.imencode('.jpg', image, [cv2.IMWRITE_JPEG_QUALITY, quality])
             image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if ok else image
+        if rng.random() < self.seasonal:
+            image = seasonal_shift(image, self.seasonal_strength, rng)
         if rng.random() < self.jitter:
             image = color_jitter(image, self.jitter_strength, rng)
         if rng.random() < self.blur_or_sharpen:
@@ -64,6 +68,23 @@ def color_jitter(image: np.ndarray, strength: float, rng: np.random.Generator) -
     gray = out.mean(axis=2, keepdims=True)
     out = (out - gray) * saturation + gray
     return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def seasonal_shift(image: np.ndarray, strength: float, rng: np.random.Generator) -> np.ndarray:
+    """
+    Shift colours as seasons and sensors do: hue rotation, per-channel gains, gamma.
+
+    Green fields turn yellow or brown, water darkens or brightens, and the camera's white
+    balance and response differ between dates; ``strength`` scales every change.
+    """
+    hsv = cv2.cvtColor(image, cv2.COLOR_RGB2HSV)
+    hue_shift = int(round(rng.normal(0.0, 8.0 * strength)))   # OpenCV hue: 0-179
+    hsv[..., 0] = ((hsv[..., 0].astype(np.int16) + hue_shift) % 180).astype(np.uint8)
+    out = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB).astype(np.float32) / 255.0
+    gamma = float(np.exp(rng.normal(0.0, 0.25 * strength)))
+    gains = np.exp(rng.normal(0.0, 0.12 * strength, 3)).astype(np.float32)
+    out = np.power(out, gamma) * gains
+    return np.clip(out * 255.0, 0, 255).astype(np.uint8)
 
 
 def blur_or_sharpen(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -105,4 +126,6 @@ def build_augment(name: str) -> PairAugment | None:
     """Return the augmentation called ``name`` (None for ``none``)."""
     if name not in AUGMENTATIONS:
         raise ValueError(f'augmentation must be one of {AUGMENTATIONS}, got {name!r}')
+    if name == 'seasonal':
+        return PairAugment(jitter=0.8, jitter_strength=0.3, seasonal=0.8)
     return PairAugment() if name == 'dac' else None

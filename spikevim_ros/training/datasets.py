@@ -300,9 +300,14 @@ class SyntheticCrossView:
                           pitch_deg=float(rng.uniform(0, s.max_pitch_deg)),
                           roll_deg=float(rng.normal(0, s.roll_sigma_deg)))
 
-    def render(self, location: int, rng: np.random.Generator) -> tuple[np.ndarray, CameraPose]:
-        """Render a drone view of a location and return it with its pose (retries poses)."""
-        raster = self.rasters[self.locations[location].raster]
+    def render(self, location: int, rng: np.random.Generator, raster: GeoRaster | None = None
+               ) -> tuple[np.ndarray, CameraPose]:
+        """
+        Render a drone view of a location and return it with its pose (retries poses).
+
+        ``raster`` renders from another raster of the same ground (another date).
+        """
+        raster = raster or self.rasters[self.locations[location].raster]
         best = None
         for _ in range(8):
             pose = self.random_pose(location, rng)
@@ -322,6 +327,73 @@ class SyntheticCrossView:
         location = int(index) % len(self.locations)
         rng = np.random.default_rng([self.seed, self.epoch, int(index)])
         return self.drone_view(location, rng), self.tile(location), location
+
+
+class CrossDateView(SyntheticCrossView):
+    """
+    Drone views rendered from one date paired with the north-up tile of another date.
+
+    ``dates`` are co-registered rasters of the same ground; locations lie on the grid of the
+    first date, once per tile side. Item ``i`` draws two distinct dates from
+    ``(seed, epoch, i)``: the drone view comes from the first, the tile from the second.
+    """
+
+    def __init__(self, dates: list[GeoRaster], sides_m: list[float], **kwargs) -> None:
+        if len(dates) < 2:
+            raise ValueError(f'cross-date pairs need at least 2 dates, got {len(dates)}')
+        super().__init__([dates[0]] * len(sides_m), list(sides_m), **kwargs)
+        self.dates = dates
+
+    @classmethod
+    def from_paths(cls, paths: list[str], sides_m: list[float], **kwargs) -> 'CrossDateView':
+        """Build from raster paths, one per date."""
+        return cls([r for p in paths for r in load_rasters(p)], sides_m, **kwargs)
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray, int]:
+        location = int(index) % len(self.locations)
+        rng = np.random.default_rng([self.seed, self.epoch, int(index)])
+        drone_date, tile_date = rng.choice(len(self.dates), 2, replace=False)
+        loc = self.locations[location]
+        drone = self.render(location, rng, self.dates[drone_date])[0]
+        tile = cut_tile(self.dates[tile_date], loc.centre_en, loc.side_m, self.size)[0]
+        return drone, tile, location
+
+
+class ConcatPairs:
+    """Several pair sources as one; labels of each source follow those of the previous ones."""
+
+    def __init__(self, sources: list) -> None:
+        if not sources:
+            raise ValueError('ConcatPairs needs at least one source')
+        self.sources = sources
+        self.starts = np.cumsum([0] + [len(s) for s in sources])
+        self.label_offsets = np.cumsum([0] + [s.num_classes for s in sources])
+        self.labels = np.concatenate([np.asarray(s.labels) + off
+                                      for s, off in zip(sources, self.label_offsets)])
+
+    @property
+    def num_classes(self) -> int:
+        """Return the number of locations of all sources."""
+        return int(self.label_offsets[-1])
+
+    @property
+    def epoch(self) -> int:
+        """Return the epoch shared by the sources that draw random views."""
+        return getattr(self.sources[0], 'epoch', 0)
+
+    @epoch.setter
+    def epoch(self, value: int) -> None:
+        for source in self.sources:
+            if hasattr(source, 'epoch'):
+                source.epoch = value
+
+    def __len__(self) -> int:
+        return int(self.starts[-1])
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray, int]:
+        part = int(np.searchsorted(self.starts, int(index), side='right')) - 1
+        drone, tile, label = self.sources[part][int(index) - int(self.starts[part])]
+        return drone, tile, int(label) + int(self.label_offsets[part])
 
 
 class RandomKeepPatches:

@@ -21,8 +21,9 @@ from tqdm import tqdm
 from spikevim_ros.training import distributed as dist_utils
 from spikevim_ros.training.augment import build_augment
 from spikevim_ros.training.config import TrainConfig, scheduled_lr
-from spikevim_ros.training.datasets import (CsvPairs, PairTensors, SUES200, SyntheticCrossView,
-                                            University1652, unique_label_batches)
+from spikevim_ros.training.datasets import (ConcatPairs, CrossDateView, CsvPairs, PairTensors,
+                                            SUES200, SyntheticCrossView, University1652,
+                                            ViewSampling, unique_label_batches)
 from spikevim_ros.training.losses import total_loss
 from spikevim_ros.training.model import CrossViewModel
 
@@ -44,7 +45,17 @@ def build_source(data: dict, image_size: int):
             data['sources'], size=image_size, spacing=float(data.get('spacing', 0.75)),
             views_per_location=int(data.get('views_per_location', 1)),
             seed=int(data.get('seed', 0)))
-    raise ValueError(f'data.kind must be university1652, sues200, csv or synthetic; got {kind!r}')
+    if kind == 'crossdate':
+        sampling = ViewSampling(**data.get('sampling', {}))
+        return CrossDateView.from_paths(
+            data['dates'], [float(s) for s in data['tile_sides_m']], size=image_size,
+            sampling=sampling, spacing=float(data.get('spacing', 0.75)),
+            views_per_location=int(data.get('views_per_location', 1)),
+            seed=int(data.get('seed', 0)))
+    if kind == 'mixed':
+        return ConcatPairs([build_source(part, image_size) for part in data['parts']])
+    raise ValueError('data.kind must be university1652, sues200, csv, synthetic, crossdate or '
+                     f'mixed; got {kind!r}')
 
 
 def autocast_context(amp: str | bool, device: torch.device):
