@@ -15,7 +15,8 @@ def fix_from_msg(msg: NavSatFix) -> GeoFix:
                   longitude=msg.longitude, altitude=msg.altitude, status=msg.status.status,
                   covariance_enu=np.asarray(msg.position_covariance, dtype=np.float64
                                             ).reshape(3, 3),
-                  covariance_type=msg.position_covariance_type, frame_id=msg.header.frame_id)
+                  covariance_type=msg.position_covariance_type, frame_id=msg.header.frame_id,
+                  service=msg.status.service)
 
 
 def fix_to_msg(fix: GeoFix, service: int = NavSatStatus.SERVICE_GPS) -> NavSatFix:
