@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import pickle
 import subprocess
 import zipfile
 from pathlib import Path
@@ -60,12 +61,18 @@ def _read_safetensors(path: Path) -> Tuple[Dict[str, torch.Tensor], Dict[str, st
                          f'{exc}') from exc
 
 
-def _read_torch(path: Path) -> Dict[str, torch.Tensor]:
+def load_torch_checkpoint(path: str | Path, map_location='cpu'):
+    """Return ``torch.load(path, weights_only=True)``; ValueError naming the file if refused."""
     try:
-        obj = torch.load(str(path), map_location='cpu', weights_only=True)
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError) as exc:
-        raise ValueError(f'cannot load checkpoint {path} with weights_only=True (truncated, '
-                         f'corrupt or containing arbitrary objects): {exc}') from exc
+        return torch.load(str(path), map_location=map_location, weights_only=True)
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError,
+            pickle.UnpicklingError) as exc:
+        raise ValueError(f'{path}: refused or unreadable checkpoint (weights_only=True: '
+                         'truncated, corrupt or holding objects other than tensors)') from exc
+
+
+def _read_torch(path: Path) -> Dict[str, torch.Tensor]:
+    obj = load_torch_checkpoint(path)
     for key in ('model', 'state_dict', 'model_ema'):
         if isinstance(obj, dict) and isinstance(obj.get(key), dict):
             obj = obj[key]
