@@ -36,9 +36,10 @@ def problem(name: str, value, label: str | None = None) -> str | None:
     """Return why ``value`` is not a plausible ``name`` (a key of RANGES), or None."""
     span = RANGES[name]
     label = label or span.what
-    if isinstance(value, bool) or not isinstance(value, (int, float)) \
-            or not math.isfinite(value):
-        return f'{label} must be a finite number, got {value!r}'
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return f'{label} must be a number, got {value!r}'
+    if not math.isfinite(value):
+        return f'{label} is non-finite ({value})'
     if not span.low <= value <= span.high:
         return f'{label} {value:g} {span.unit} is outside {span.low:g}..{span.high:g} {span.unit}'
     return None
@@ -60,7 +61,7 @@ def camera_problem(camera) -> str | None:
             return reason
     values = (camera.fx, camera.fy, camera.cx, camera.cy)
     if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in values):
-        return f'camera intrinsics must be finite, got fx, fy, cx, cy = {values}'
+        return f'camera intrinsics are non-finite or not numbers: fx, fy, cx, cy = {values}'
     if camera.fx <= 0.0 or camera.fy <= 0.0:
         return f'camera focal lengths must be positive, got fx={camera.fx:g} fy={camera.fy:g}'
     hfov = math.degrees(2.0 * math.atan(0.5 * camera.width / camera.fx))

@@ -50,7 +50,7 @@ def error_lines(result: subprocess.CompletedProcess) -> list[str]:
 @pytest.mark.parametrize('altitude, camera, words', [
     (1e9, CAMERA, 'height above ground 1e+09 m is outside'),
     (-3.0, CAMERA, 'height above ground -3 m'),
-    (float('nan'), CAMERA, 'must be a finite number'),
+    (float('nan'), CAMERA, 'height above ground is non-finite'),
     (ALTITUDE_AGL, PinholeCamera(320, 240, 1e-3, 1e-3, 160, 120), 'horizontal field of view'),
     (ALTITUDE_AGL, PinholeCamera(320, 240, 300, 300, 5000, 120), 'principal point'),
     (ALTITUDE_AGL, PinholeCamera(10 ** 6, 240, 300, 300, 160, 120), 'camera width'),
@@ -84,10 +84,13 @@ def test_map_resampling_at_a_huge_ground_distance_is_bounded(world):
 def test_frame_budget_stops_the_search_and_says_so(world):
     localizer, _, image, _ = world
     strict = Localizer(localizer.gallery, localizer.encoder,
-                       LocalizerConfig(frame_budget_s=0.0, retrieval_fallback=False))
+                       LocalizerConfig(frame_budget_kidnapped_s=0.0, retrieval_fallback=False))
     result = strict.localize(image)                 # kidnapped: scale and heading searched
     assert not result.fix and 'frame budget of 0 s reached' in result.reason
     assert result.timings_ms['total'] < 5000.0
+    strict.config.frame_budget_s = 0.0               # scale known: the other budget
+    result = strict.localize(image, None, ALTITUDE_AGL, CAMERA)
+    assert not result.fix and 'frame budget of 0 s reached' in result.reason
 
 
 def test_cli_altitude_1e9_fails_fast_with_one_line(world):
@@ -103,7 +106,7 @@ def test_cli_altitude_1e9_fails_fast_with_one_line(world):
 
 @pytest.mark.parametrize('option, value, words', [
     ('--hfov', '0', '--hfov (horizontal field of view) 0 deg is outside 1..170'),
-    ('--hfov', 'nan', 'must be a finite number'),
+    ('--hfov', 'nan', '--hfov (horizontal field of view) is non-finite'),
 ])
 def test_cli_bad_numbers_name_the_option(world, capsys, option, value, words):
     _, gallery, _, image = world

@@ -60,7 +60,6 @@ class Localizer:
         refused = input_problem(altitude_agl, camera)
         if refused:
             return LocalizationResult(False, f'implausible input: {refused}', timings_ms=timings)
-        budget = FrameBudget(started, self.config.frame_budget_s)
         subset = None
         if prior is not None:
             problem = prior.problem()
@@ -73,6 +72,8 @@ class Localizer:
         geometry = prepare_query(rgb, self.config.query_max_side, self._footprints,
                                  self.config.angle_step_deg, altitude_agl, camera, attitude_deg)
         lap('prepare')
+        budget = FrameBudget(started, self.config.frame_budget_s if self._scale_known(geometry)
+                             else self.config.frame_budget_kidnapped_s)
         windows = self._prior_windows(prior, subset, geometry) if prior is not None else None
         if windows is None:
             ids, scores = self._retrieve(geometry.rgb, subset)

@@ -57,7 +57,8 @@ class LocalizerConfig:
     map_sigma_m: float = 1.0          # georeference error of the map itself (1 sigma)
     retrieval_fallback: bool = True   # retrieval-only estimate when nothing verifies
     retrieval_min_margin: float = 0.08  # top-1 vs best far tile (cosine), for that fallback
-    frame_budget_s: float = 4.0       # coarse search and verification stop after this long
+    frame_budget_s: float = 8.0       # coarse search and verification stop after this long
+    frame_budget_kidnapped_s: float = 60.0  # the same without altitude and attitude
 
 
 @dataclass
