@@ -105,7 +105,7 @@ def test_half_written_gallery_is_recognised_and_never_loaded(crop, encoder, tmp_
     with pytest.raises(GalleryError, match='half-written'):
         Gallery.load(out)
     assert main(['gallery', 'info', str(out)]) != 0
-    assert 'half-written' in capsys.readouterr().out
+    assert 'half-written' in capsys.readouterr().err
 
 
 @pytest.mark.parametrize('entry, value, words', [

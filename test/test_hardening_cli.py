@@ -137,6 +137,11 @@ def test_pickle_checkpoint_and_unwritable_out_are_one_line_errors(world, tmp_pat
     result = run_cli('export', str(evil), str(tmp_path / 'out.safetensors'))
     lines = error_lines(result)
     assert result.returncode == 1 and len(lines) == 1 and str(evil) in lines[0]
+    garbage = tmp_path / 'garbage.pth'
+    garbage.write_text('root:x:0:0:root:/root:/bin/bash\n')
+    result = run_cli('energy', '--weights', str(garbage))
+    lines = error_lines(result)
+    assert result.returncode == 1 and len(lines) == 1 and str(garbage) in lines[0]
     blocker = tmp_path / 'file'
     blocker.write_text('')
     result = run_cli('gallery', 'build', str(ROOT / 'spikevim_ros/data/demo_map'), '--out',
