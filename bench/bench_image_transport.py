@@ -3,9 +3,9 @@ Delivered rate of raw camera images between two processes over DDS, per image si
 
 A subscriber process counts ``sensor_msgs/Image`` messages while this process publishes them at
 ``--rate`` Hz for ``--seconds`` per size (640x480, 1280x960, 1920x1080 bgr8 by default). Both
-use the QoS given by ``--reliability`` and ``--depth``. The Fast DDS profile in effect is the one
-named by ``FASTRTPS_DEFAULT_PROFILES_FILE`` (scripts/netns_run.sh sets the package's profile;
-``--no-profile`` runs without it, the Fast DDS defaults, as the baseline of the same run).
+use the QoS given by ``--reliability`` and ``--depth``. Each run measures twice, in fresh
+processes: the baseline with Fast DDS defaults, then with the package's profile
+(config/fastdds_large_images.xml), and reports the delivered rates and their ratio.
 
 It starts DDS participants, so run it inside the private network namespace:
 
@@ -25,6 +25,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZES = ((640, 480), (1280, 960), (1920, 1080))
+PROFILE = ROOT / 'config' / 'fastdds_large_images.xml'
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -35,8 +36,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--reliability', default='best_effort',
                         choices=('best_effort', 'reliable'))
     parser.add_argument('--depth', type=int, default=5, help='history depth of both ends')
-    parser.add_argument('--no-profile', action='store_true',
-                        help='unset FASTRTPS_DEFAULT_PROFILES_FILE (Fast DDS defaults)')
+    parser.add_argument('--profile', choices=('defaults', 'package'), help=argparse.SUPPRESS)
     parser.add_argument('--out', type=Path, help='write the results as JSON here')
     parser.add_argument('--subscriber', action='store_true', help=argparse.SUPPRESS)
     return parser.parse_args(argv)
@@ -81,14 +81,14 @@ def measure(args: argparse.Namespace) -> dict:
     from sensor_msgs.msg import Image
 
     env = dict(os.environ)
-    if args.no_profile:
-        env.pop('FASTRTPS_DEFAULT_PROFILES_FILE', None)
-        os.environ.pop('FASTRTPS_DEFAULT_PROFILES_FILE', None)
     command = [sys.executable, __file__, '--subscriber', '--reliability', args.reliability,
                '--depth', str(args.depth)]
     sub = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                            env=env)
-    assert sub.stdout.readline().strip() == 'ready'
+    for line in sub.stdout:             # Fast DDS may log to stdout first
+        if line.strip() == 'ready':
+            break
+        print(line.rstrip(), file=sys.stderr)
     rclpy.init()
     node = rclpy.create_node('image_source')
     pub = node.create_publisher(Image, 'bench_image', qos(args.reliability, args.depth))
@@ -113,8 +113,7 @@ def measure(args: argparse.Namespace) -> dict:
     received = json.loads(sub.communicate('done', timeout=30)[0].strip().splitlines()[-1])
     node.destroy_node()
     rclpy.shutdown()
-    profile = None if args.no_profile else os.environ.get('FASTRTPS_DEFAULT_PROFILES_FILE')
-    return {'profile': profile, 'reliability': args.reliability, 'depth': args.depth,
+    return {'profile': args.profile, 'reliability': args.reliability, 'depth': args.depth,
             'rate_hz': args.rate, 'sizes': {
                 key: {'sent': n, 'delivered': received.get(key, 0),
                       'delivered_hz': round(received.get(key, 0) / args.seconds, 2),
@@ -122,13 +121,32 @@ def measure(args: argparse.Namespace) -> dict:
                 for key, n in sent.items()}}
 
 
+def measure_in_child(args: argparse.Namespace, profile: str) -> dict:
+    """Run one measurement in a fresh process with the defaults or the package's profile."""
+    env = {k: v for k, v in os.environ.items() if k != 'FASTRTPS_DEFAULT_PROFILES_FILE'}
+    if profile == 'package':
+        env['FASTRTPS_DEFAULT_PROFILES_FILE'] = str(PROFILE)
+    command = [sys.executable, __file__, '--profile', profile, '--rate', str(args.rate),
+               '--seconds', str(args.seconds), '--reliability', args.reliability,
+               '--depth', str(args.depth)]
+    output = subprocess.run(command, env=env, capture_output=True, text=True, check=True,
+                            timeout=60 + 10 * args.seconds).stdout
+    return json.loads(output.strip().splitlines()[-1])
+
+
 def main(argv=None) -> int:
-    """Run the bench (or the subscriber half of it)."""
+    """Run the bench (or one half of it)."""
     args = parse_args(argv)
     if args.subscriber:
         run_subscriber(args)
         return 0
-    results = measure(args)
+    if args.profile:
+        print(json.dumps(measure(args)))
+        return 0
+    runs = {profile: measure_in_child(args, profile) for profile in ('defaults', 'package')}
+    results = {'runs': runs, 'delivered_ratio_package_vs_defaults': {
+        key: round(value['delivered'] / max(runs['defaults']['sizes'][key]['delivered'], 1), 2)
+        for key, value in runs['package']['sizes'].items()}}
     text = json.dumps(results, indent=2)
     print(text)
     if args.out:

@@ -25,6 +25,7 @@ BENCHMARKS = {
     'search': (['bench/bench_search.py', '--sizes', '10000', '100000'], False),
     'localize': (['bench/bench_localize.py', '--frames', '6'], False),
     'node_latency': (['bench/bench_node_latency.py', '--frames', '5'], True),
+    'image_transport': (['bench/bench_image_transport.py'], True),
 }
 
 
