@@ -31,4 +31,6 @@ ip link set lo multicast on
 ip route add 224.0.0.0/4 dev lo 2>/dev/null || true
 export ROS_DOMAIN_ID="${ROS_DOMAIN_ID:-$(( (RANDOM % 100) + 1 ))}"
 export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST
+# Fast DDS profile that carries camera-sized images (large shared-memory segment); see docs/node.md
+export FASTRTPS_DEFAULT_PROFILES_FILE="${FASTRTPS_DEFAULT_PROFILES_FILE:-$(cd "$(dirname "$0")/.." && pwd)/config/fastdds_large_images.xml}"
 exec "$@"

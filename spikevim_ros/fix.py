@@ -17,12 +17,19 @@ STATUS_NO_FIX = -1
 STATUS_FIX = 0
 STATUS_SBAS_FIX = 1
 STATUS_GBAS_FIX = 2
+STATUS_VALUES = (STATUS_NO_FIX, STATUS_FIX, STATUS_SBAS_FIX, STATUS_GBAS_FIX)
+
+# sensor_msgs/NavSatStatus.service bits (GPS, GLONASS, COMPASS, GALILEO).
+SERVICE_GPS = 1
+SERVICE_BITS = 0b1111
 
 # sensor_msgs/NavSatFix.position_covariance_type values.
 COVARIANCE_TYPE_UNKNOWN = 0
 COVARIANCE_TYPE_APPROXIMATED = 1
 COVARIANCE_TYPE_DIAGONAL_KNOWN = 2
 COVARIANCE_TYPE_KNOWN = 3
+COVARIANCE_TYPES = (COVARIANCE_TYPE_UNKNOWN, COVARIANCE_TYPE_APPROXIMATED,
+                    COVARIANCE_TYPE_DIAGONAL_KNOWN, COVARIANCE_TYPE_KNOWN)
 
 
 @dataclass(frozen=True)
@@ -37,6 +44,7 @@ class GeoFix:
     covariance_enu: np.ndarray = field(default_factory=lambda: np.full((3, 3), np.nan))
     covariance_type: int = COVARIANCE_TYPE_UNKNOWN
     frame_id: str = ''
+    service: int = SERVICE_GPS
 
     @property
     def has_position(self) -> bool:

@@ -19,6 +19,8 @@ import numpy as np
 
 from spikevim_ros.geo import LocalFrame
 
+MAX_BLUR_FACTOR = 16.0   # wider anti-alias blurs are done by area-averaging first
+
 
 class GeoreferenceError(ValueError):
     """Raised when a raster has no usable georeference."""
@@ -86,19 +88,33 @@ class GeoRaster:
         """
         shift = np.array([[1.0, 0.0, 0.5], [0.0, 1.0, 0.5], [0.0, 0.0, 1.0]])
         unshift = np.array([[1.0, 0.0, -0.5], [0.0, 1.0, -0.5], [0.0, 0.0, 1.0]])
-        src_to_dst = unshift @ en_to_dst @ self.pix_to_en @ shift
-        image = self.image
+        image, valid, pix_to_en = self.image, self.valid, self.pix_to_en
         if blur_to_gsd is not None:
             factor = blur_to_gsd / self.metres_per_pixel
+            if factor > MAX_BLUR_FACTOR:
+                # area-average first: a blur this wide would cost time and memory without bound
+                image, valid, pix_to_en = self._shrunk(factor / MAX_BLUR_FACTOR)
+                factor = MAX_BLUR_FACTOR
             if factor > 1.5:
                 sigma = 0.5 * factor
                 image = cv2.GaussianBlur(image, (0, 0), sigmaX=sigma, sigmaY=sigma)
+        src_to_dst = unshift @ en_to_dst @ pix_to_en @ shift
         out = cv2.warpPerspective(image, src_to_dst, size, flags=cv2.INTER_LINEAR,
                                   borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-        mask = cv2.warpPerspective(self.valid.astype(np.uint8) * 255, src_to_dst, size,
+        mask = cv2.warpPerspective(valid.astype(np.uint8) * 255, src_to_dst, size,
                                    flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT,
                                    borderValue=0) > 127
         return out, mask
+
+    def _shrunk(self, ratio: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Return image, validity and pixel->en of the raster shrunk ``ratio`` times."""
+        height, width = self.image.shape[:2]
+        size = (max(1, round(width / ratio)), max(1, round(height / ratio)))
+        image = cv2.resize(self.image, size, interpolation=cv2.INTER_AREA)
+        valid = cv2.resize(self.valid.astype(np.uint8) * 255, size,
+                           interpolation=cv2.INTER_AREA) > 127
+        scale = np.diag([width / size[0], height / size[1], 1.0])
+        return image, valid, self.pix_to_en @ scale
 
 
 def _fit_affine(px: np.ndarray, py: np.ndarray, east: np.ndarray, north: np.ndarray) -> np.ndarray:

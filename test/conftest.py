@@ -14,6 +14,9 @@ from netns_guard import isolation_problem  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / 'shared' / 'data'
+# camera-sized images need the package's Fast DDS profile (scripts/netns_run.sh sets it too)
+os.environ.setdefault('FASTRTPS_DEFAULT_PROFILES_FILE',
+                      str(REPO_ROOT / 'config' / 'fastdds_large_images.xml'))
 
 
 @pytest.fixture(scope='session')

@@ -36,6 +36,7 @@ def test_install_tree_has_ament_files(installed):
     assert {p.name for p in (REPO_ROOT / 'launch').glob('*.launch.py')} <= launch_files
     configs = {p.name for p in (share / 'spikevim_ros' / 'config').glob('*.yaml')}
     assert {p.name for p in (REPO_ROOT / 'config').glob('*.yaml')} <= configs
+    assert (share / 'spikevim_ros' / 'config' / 'fastdds_large_images.xml').is_file()
 
 
 def test_console_scripts_in_lib_package_dir(installed):

@@ -186,3 +186,55 @@ def test_slow_inference_still_compares_with_the_gnss_fix_of_the_frame_time():
     monitor.on_vision(fix_at(frame_stamp, sigma=3.0), t + 20.0, confident=True)
     status = monitor.evaluate(t + 20.0)
     assert status.health is GnssHealth.LOST and 'GNSS is 400 m' in status.reason
+
+
+def with_fields(fix: GeoFix, **changes) -> GeoFix:
+    return GeoFix(**{**fix.__dict__, **changes})
+
+
+NAN_KNOWN = np.full((3, 3), np.nan)
+NEGATIVE = np.diag([-4.0, -4.0, 16.0])
+
+
+@pytest.mark.parametrize('changes, words', [
+    ({'covariance_enu': NAN_KNOWN, 'covariance_type': COVARIANCE_TYPE_KNOWN}, 'not finite'),
+    ({'covariance_enu': NEGATIVE, 'covariance_type': COVARIANCE_TYPE_DIAGONAL_KNOWN}, 'negative'),
+    ({'covariance_enu': np.array([[1.0, 5.0, 0.0], [5.0, 1.0, 0.0], [0.0, 0.0, 1.0]]),
+      'covariance_type': COVARIANCE_TYPE_KNOWN}, 'negative'),
+    ({'covariance_type': 9}, 'covariance type 9'),
+    ({'status': 7}, 'status 7'),
+    ({'status': -5}, 'status -5'),
+    ({'service': 0x100}, 'service 256'),
+])
+def test_malformed_fix_fields_make_gnss_lost(changes, words):
+    monitor, t = healthy_monitor()
+    monitor.on_gnss(with_fields(fix_at(t), **changes), t)
+    status = monitor.evaluate(t)
+    assert status.health is GnssHealth.LOST and words in status.reason
+    assert status.last_good_fix.stamp < t
+
+
+@pytest.mark.parametrize('offset, words', [(1e6, 'in the future'), (-1e6, 'stale'),
+                                           (-5.0, 'stale'), (math.inf, 'in the future')])
+def test_fix_stamped_far_from_the_clock_makes_gnss_lost(offset, words):
+    monitor, t = healthy_monitor()
+    monitor.on_gnss(fix_at(t + offset), t)
+    status = monitor.evaluate(t)
+    assert status.health is GnssHealth.LOST and words in status.reason
+
+
+def test_repeated_bad_fixes_never_recover():
+    monitor = GnssMonitor(GnssMonitorConfig(recover_good_fixes=2, recover_seconds=0.0))
+    for k in range(20):
+        t = 10.0 + 0.1 * k
+        monitor.on_gnss(with_fields(fix_at(t), covariance_enu=NAN_KNOWN,
+                                    covariance_type=COVARIANCE_TYPE_KNOWN), t)
+        assert monitor.evaluate(t).health is GnssHealth.LOST
+
+
+@pytest.mark.parametrize('covariance', [np.diag([-100.0, -100.0, 1.0]), NAN_KNOWN])
+def test_gate_never_passes_a_far_fix_because_of_a_bad_covariance(covariance):
+    far = with_fields(fix_at(0.0, east=5000.0), covariance_enu=covariance,
+                      covariance_type=COVARIANCE_TYPE_KNOWN)
+    result = mahalanobis_gate(far, fix_at(0.0, sigma=3.0), 13.8, fallback_sigma_m=10.0)
+    assert not result.passed and result.mahalanobis_sq > 13.8

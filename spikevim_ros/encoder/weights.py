@@ -4,9 +4,7 @@ import argparse
 import contextlib
 import hashlib
 import json
-import pickle
 import subprocess
-import zipfile
 from pathlib import Path
 from typing import Dict, Optional, Tuple
 
@@ -79,24 +77,28 @@ def _allow_checkpoint_globals():
     return scoped(list(CHECKPOINT_SAFE_GLOBALS)) if scoped else contextlib.nullcontext()
 
 
-def _read_torch(path: Path) -> Dict[str, torch.Tensor]:
+def load_torch_checkpoint(path: str | Path, map_location='cpu'):
     """
-    Read a ``torch.save`` checkpoint with ``weights_only=True``.
+    Return ``torch.load(path, weights_only=True)``; ValueError naming the file if refused.
 
-    Known layouts: a plain state dict, or a dict holding it under ``model``, ``state_dict``
-    or ``model_ema``, possibly next to an ``argparse.Namespace`` (allow-listed for this call
+    ``argparse.Namespace`` (the authors' training-script layout) is allow-listed for this call
     only with :func:`torch.serialization.safe_globals`; torch < 2.5, as on some JetPack
     releases, refuses that layout: load it once on a newer torch and save it with
-    :func:`save_weights`).
+    :func:`save_weights`.
     """
     try:
         with _allow_checkpoint_globals():
-            obj = torch.load(str(path), map_location='cpu', weights_only=True)
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError,
-            pickle.UnpicklingError) as exc:
-        raise ValueError(f'cannot load checkpoint {path} with weights_only=True (truncated, '
-                         f'corrupt or holding objects other than tensors, containers and '
-                         f'argparse.Namespace): {_load_error_reason(exc)}') from exc
+            return torch.load(str(path), map_location=map_location, weights_only=True)
+    except Exception as exc:  # noqa: B902 - garbage makes torch raise almost any type
+        raise ValueError(f'{path}: refused or unreadable checkpoint (weights_only=True: '
+                         f'truncated, corrupt or holding objects other than tensors, '
+                         f'containers and argparse.Namespace): {_load_error_reason(exc)}'
+                         ) from exc
+
+
+def _read_torch(path: Path) -> Dict[str, torch.Tensor]:
+    """Read a state dict from a plain, ``model``/``state_dict``/``model_ema`` checkpoint."""
+    obj = load_torch_checkpoint(path)
     for key in ('model', 'state_dict', 'model_ema'):
         if isinstance(obj, dict) and isinstance(obj.get(key), dict):
             obj = obj[key]

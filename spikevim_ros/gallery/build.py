@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
@@ -16,9 +17,10 @@ from spikevim_ros.camera import PinholeCamera, footprint_side_m
 from spikevim_ros.encoder import preprocess_batch
 from spikevim_ros.gallery import index as search_index
 from spikevim_ros.gallery.sources import load_source
-from spikevim_ros.gallery.store import (FORMAT_VERSION, INDEX_FILE, MANIFEST, RASTER_DIR,
-                                        TILES_FILE, Gallery, GalleryError, TileRecord,
-                                        sha256_file, write_raster_png, write_tiles_csv)
+from spikevim_ros.gallery.store import (FORMAT_VERSION, INCOMPLETE_MARKER, INDEX_FILE, MANIFEST,
+                                        RASTER_DIR, TILES_FILE, Gallery, GalleryError,
+                                        TileRecord, read_manifest, sha256_file,
+                                        write_raster_png, write_tiles_csv, written_files)
 from spikevim_ros.georaster import GeoRaster
 from spikevim_ros.render import cut_tile
 
@@ -83,14 +85,64 @@ def _tile_record(tile_id: int, raster_no: int, raster: GeoRaster, centre: tuple[
                       side_m / input_size, round(valid_fraction, 4), raster.source)
 
 
-def _prepare_out_dir(out_dir: Path, overwrite: bool) -> None:
-    if out_dir.exists() and any(out_dir.iterdir()):
-        if not overwrite:
-            raise GalleryError(f'{out_dir}: output directory is not empty (use overwrite)')
-        if not (out_dir / MANIFEST).is_file():
-            raise GalleryError(f'{out_dir}: refusing to overwrite a non-gallery directory')
-        shutil.rmtree(out_dir)
-    (out_dir / RASTER_DIR).mkdir(parents=True, exist_ok=True)
+def check_replaceable(out_dir: Path, overwrite: bool) -> None:
+    """
+    Refuse to build into ``out_dir`` unless nothing there can be lost.
+
+    Accepted: an absent directory, one holding no file, or (with ``overwrite``) a gallery of
+    this package that verifies and holds only the files its build wrote.
+    """
+    if not out_dir.exists():
+        return
+    if not out_dir.is_dir():
+        raise GalleryError(f'{out_dir}: exists and is not a directory')
+    files = {p for p in out_dir.rglob('*') if not p.is_dir()}
+    if not files:
+        return
+    if not overwrite:
+        raise GalleryError(f'{out_dir}: output directory is not empty (use --overwrite to '
+                           'replace a gallery)')
+    try:
+        old = Gallery.load(out_dir)
+    except GalleryError as exc:
+        raise GalleryError(f'refusing to overwrite {out_dir}: it is not a valid gallery of '
+                           f'this package ({exc})') from exc
+    foreign = sorted(str(p.relative_to(out_dir)) for p in files
+                     - written_files(out_dir, old.manifest))
+    if foreign:
+        listed = ', '.join(foreign[:3]) + (', ...' if len(foreign) > 3 else '')
+        raise GalleryError(f'refusing to overwrite {out_dir}: it holds files the gallery did '
+                           f'not write ({listed})')
+
+
+def swap_in(staging: Path, out_dir: Path) -> None:
+    """
+    Move the finished gallery ``staging`` to ``out_dir``, replacing what is there.
+
+    The old gallery is renamed aside first and removed only after the new one is in place;
+    only the files its manifest lists are deleted, so anything else keeps the old directory.
+    """
+    aside = None
+    if out_dir.exists():
+        aside = out_dir.with_name(f'.{out_dir.name}.old-{os.getpid()}')
+        out_dir.rename(aside)
+    staging.rename(out_dir)
+    if aside is not None:
+        remove_gallery_files(aside)
+
+
+def remove_gallery_files(directory: Path) -> None:
+    """Delete the files a gallery build wrote into ``directory``, then its empty folders."""
+    manifest_path = directory / MANIFEST
+    names = set(read_manifest(manifest_path)['checksums']) if manifest_path.is_file() else set()
+    written = [directory / name for name in names] + [directory / INCOMPLETE_MARKER, manifest_path]
+    for path in written:
+        path.unlink(missing_ok=True)
+    for folder in sorted((p for p in directory.rglob('*') if p.is_dir()), reverse=True):
+        if not any(folder.iterdir()):
+            folder.rmdir()
+    if not any(directory.iterdir()):
+        directory.rmdir()
 
 
 def _encode(encoder, images: list[np.ndarray], size: int) -> np.ndarray:
@@ -104,13 +156,38 @@ def build_gallery(sources: list[str | Path], out_dir: str | Path, encoder,
     Build a gallery directory from map sources and return it loaded.
 
     ``sources``: GeoTIFFs (any CRS), corners tables, folders of either, or XYZ/TMS tile folders;
-    all are merged into one gallery. Tiles with too little valid area are skipped.
+    all are merged into one gallery. Tiles with too little valid area are skipped. The gallery is
+    written into a hidden sibling directory (marked incomplete until done) and renamed into place
+    at the end, so an existing gallery stays valid until the new one is complete; a failed or
+    interrupted build removes its staging directory.
     """
     config = config or GalleryBuildConfig()
     config.validate()
     if not sources:
         raise ValueError('build_gallery needs at least one map source')
-    out_dir = Path(out_dir)
+    out_dir = Path(out_dir).absolute()
+    check_replaceable(out_dir, config.overwrite)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = out_dir.with_name(f'.{out_dir.name}.building-{os.getpid()}')
+    if staging.exists():
+        shutil.rmtree(staging)
+    (staging / RASTER_DIR).mkdir(parents=True)
+    (staging / INCOMPLETE_MARKER).write_text('a gallery build is writing this directory\n')
+    try:
+        _write_gallery(sources, staging, encoder, config)
+        check_replaceable(out_dir, config.overwrite)   # nothing appeared meanwhile
+        (staging / INCOMPLETE_MARKER).unlink()
+        if out_dir.exists() and not any(p for p in out_dir.rglob('*') if not p.is_dir()):
+            shutil.rmtree(out_dir)   # only empty folders
+        swap_in(staging, out_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return Gallery.load(out_dir, verify_checksums=False)
+
+
+def _write_gallery(sources: list[str | Path], out_dir: Path, encoder,
+                   config: GalleryBuildConfig) -> None:
     started = time.time()
     rasters = [r for s in sources for r in load_source(s, config.tile_scheme)]
     jobs = []
@@ -118,7 +195,6 @@ def build_gallery(sources: list[str | Path], out_dir: str | Path, encoder,
         for side in config.tile_sides_m:
             jobs += [(raster_no, side, c) for c in
                      tile_centres(raster, side, side * config.stride_fraction)]
-    _prepare_out_dir(out_dir, config.overwrite)
     tiles: list[TileRecord] = []
     descriptors: list[np.ndarray] = []
     batch: list[tuple[np.ndarray, int, float, tuple[float, float], float]] = []
@@ -172,6 +248,4 @@ def build_gallery(sources: list[str | Path], out_dir: str | Path, encoder,
         'build_seconds': round(time.time() - started, 1),
         'checksums': {name: sha256_file(out_dir / name) for name in names},
     }
-    gallery = Gallery(out_dir, manifest, index, tiles)
-    gallery.save_manifest()
-    return gallery
+    Gallery(out_dir, manifest, index, tiles).save_manifest()

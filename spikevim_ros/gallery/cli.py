@@ -7,7 +7,7 @@ import json
 
 from spikevim_ros.cli import number_list
 from spikevim_ros.gallery.build import GalleryBuildConfig, build_gallery
-from spikevim_ros.gallery.store import Gallery, GalleryError
+from spikevim_ros.gallery.store import Gallery
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -39,26 +39,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the chosen action; errors are printed, not raised."""
-    try:
-        if args.action == 'info':
-            gallery = Gallery.load(args.directory)
-            summary = {k: gallery.manifest[k] for k in
-                       ('format_version', 'encoder', 'preprocessing', 'build', 'index',
-                        'sources', 'tile_count', 'tiles_skipped_nodata')}
-            print(json.dumps(summary, indent=2))
-            return 0
-        from spikevim_ros.encoder import build_encoder
-        encoder = build_encoder(args.variant, args.weights, args.runtime)
-        config = GalleryBuildConfig(tile_sides_m=tuple(args.tile_side),
-                                    stride_fraction=args.stride,
-                                    min_valid_fraction=args.min_valid,
-                                    input_size=args.input_size, index_kind=args.index,
-                                    tile_scheme='tms' if args.tms else 'xyz',
-                                    overwrite=args.overwrite)
-        gallery = build_gallery(args.sources, args.out, encoder, config)
-        print(f'{gallery}: {len(gallery)} tiles written to {args.out}')
+    """Run the chosen action (errors reach the ``spikevim`` error line)."""
+    if args.action == 'info':
+        gallery = Gallery.load(args.directory)
+        summary = {k: gallery.manifest[k] for k in
+                   ('format_version', 'encoder', 'preprocessing', 'build', 'index',
+                    'sources', 'tile_count', 'tiles_skipped_nodata')}
+        print(json.dumps(summary, indent=2))
         return 0
-    except (GalleryError, ValueError, FileNotFoundError) as exc:
-        print(f'error: {exc}')
-        return 1
+    from spikevim_ros.encoder import build_encoder
+    encoder = build_encoder(args.variant, args.weights, args.runtime)
+    config = GalleryBuildConfig(tile_sides_m=tuple(args.tile_side),
+                                stride_fraction=args.stride,
+                                min_valid_fraction=args.min_valid,
+                                input_size=args.input_size, index_kind=args.index,
+                                tile_scheme='tms' if args.tms else 'xyz',
+                                overwrite=args.overwrite)
+    gallery = build_gallery(args.sources, args.out, encoder, config)
+    print(f'{gallery}: {len(gallery)} tiles written to {args.out}')
+    return 0

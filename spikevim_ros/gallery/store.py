@@ -33,6 +33,12 @@ MANIFEST = 'manifest.json'
 INDEX_FILE = 'index.faiss'
 TILES_FILE = 'tiles.csv'
 RASTER_DIR = 'rasters'
+INCOMPLETE_MARKER = 'BUILD_INCOMPLETE'   # present while a build is writing the directory
+
+# manifest entries read by the loader and their types
+MANIFEST_SCHEMA = {'encoder': dict, 'preprocessing': dict, 'checksums': dict, 'rasters': list,
+                   'tile_count': int}
+ENCODER_SCHEMA = {'variant': str, 'weights_id': str, 'descriptor_dim': int}
 
 
 class GalleryError(RuntimeError):
@@ -193,21 +199,16 @@ class Gallery:
         if not directory.is_dir():
             raise GalleryError(f'{directory}: gallery directory does not exist')
         manifest_path = directory / MANIFEST
+        if (directory / INCOMPLETE_MARKER).exists():
+            raise GalleryError(f'{directory}: half-written gallery (its build did not finish); '
+                               'delete it and build again')
         if not manifest_path.is_file():
             raise GalleryError(f'{directory}: not a gallery (missing {MANIFEST})')
-        try:
-            manifest = json.loads(manifest_path.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise GalleryError(f'{manifest_path}: corrupt manifest ({exc})') from exc
-        version = manifest.get('format_version')
-        if version != FORMAT_VERSION:
-            raise GalleryError(f'{directory}: gallery format version {version}, this software '
-                               f'reads version {FORMAT_VERSION}; rebuild the gallery')
-        for key in ('encoder', 'preprocessing', 'checksums', 'rasters', 'tile_count'):
-            if key not in manifest:
-                raise GalleryError(f'{manifest_path}: manifest lacks "{key}"')
+        manifest = read_manifest(manifest_path)
         for name, digest in manifest['checksums'].items():
             path = directory / name
+            if not path.resolve().is_relative_to(directory.resolve()):
+                raise GalleryError(f'{manifest_path}: file {name!r} lies outside the gallery')
             if not path.is_file():
                 raise GalleryError(f'{directory}: gallery file {name} is missing')
             if verify_checksums and sha256_file(path) != digest:
@@ -227,6 +228,41 @@ class Gallery:
         if encoder is not None:
             check_encoder(manifest, encoder, directory)
         return cls(directory, manifest, index, tiles)
+
+
+def read_manifest(path: Path) -> dict:
+    """Read and type-check a gallery manifest; raise GalleryError naming the file and the entry."""
+    try:
+        manifest = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise GalleryError(f'{path}: corrupt manifest ({exc})') from exc
+    if not isinstance(manifest, dict):
+        raise GalleryError(f'{path}: manifest is not a JSON object')
+    version = manifest.get('format_version')
+    if version != FORMAT_VERSION:
+        raise GalleryError(f'{path.parent}: gallery format version {version}, this software '
+                           f'reads version {FORMAT_VERSION}; rebuild the gallery')
+    _check_types(manifest, MANIFEST_SCHEMA, path, '')
+    _check_types(manifest['encoder'], ENCODER_SCHEMA, path, 'encoder.')
+    if not all(isinstance(k, str) and isinstance(v, str)
+               for k, v in manifest['checksums'].items()):
+        raise GalleryError(f'{path}: manifest "checksums" must map file names to sha256 strings')
+    return manifest
+
+
+def _check_types(entries: dict, schema: dict, path: Path, prefix: str) -> None:
+    for key, kind in schema.items():
+        if key not in entries:
+            raise GalleryError(f'{path}: manifest lacks "{prefix}{key}"')
+        value = entries[key]
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise GalleryError(f'{path}: manifest "{prefix}{key}" must be a {kind.__name__}, '
+                               f'got {type(value).__name__}')
+
+
+def written_files(directory: Path, manifest: dict) -> set[Path]:
+    """Return the files a build wrote into ``directory``: manifest and every checksummed file."""
+    return {directory / MANIFEST} | {directory / name for name in manifest['checksums']}
 
 
 def check_encoder(manifest: dict, encoder, directory: Path) -> None:

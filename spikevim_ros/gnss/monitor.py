@@ -13,7 +13,10 @@ from collections import deque
 from dataclasses import dataclass, fields
 from enum import Enum
 
-from spikevim_ros.fix import STATUS_FIX, GeoFix
+import numpy as np
+
+from spikevim_ros.fix import (COVARIANCE_TYPE_UNKNOWN, COVARIANCE_TYPES, SERVICE_BITS, STATUS_FIX,
+                              STATUS_VALUES, GeoFix)
 from spikevim_ros.gnss.spoofing import GateResult, mahalanobis_gate
 
 
@@ -41,6 +44,7 @@ class GnssMonitorConfig:
     spoof_speed_m_s: float = 20.0        # motion allowance per second of stamp difference
     recover_good_fixes: int = 5          # consecutive good fixes needed to return to OK ...
     recover_seconds: float = 2.0         # ... spanning at least this long
+    max_stamp_skew_s: float = 2.0        # a fix stamped further from the clock is stale/future
 
     def __post_init__(self) -> None:
         """Refuse values that would make the monitor meaningless, naming the field."""
@@ -49,7 +53,7 @@ class GnssMonitorConfig:
             if not isinstance(value, (int, float)) or not math.isfinite(value):
                 raise ValueError(f'GnssMonitorConfig.{item.name} must be a finite number, '
                                  f'got {value!r}')
-        positive = ('timeout_s', 'max_horizontal_sigma_m', 'spoof_gate_chi2')
+        positive = ('timeout_s', 'max_horizontal_sigma_m', 'spoof_gate_chi2', 'max_stamp_skew_s')
         for name in positive:
             value = getattr(self, name)
             if value <= 0.0:
@@ -110,7 +114,7 @@ class GnssMonitor:
         """Take one primary GNSS fix that arrived at clock time ``now``."""
         self._advance(now)
         self._last_arrival = now
-        problem = self._fix_problem(fix)
+        problem = self._fix_problem(fix, now)
         if problem is None:
             self._remember(fix)
             gate = self._gate_against_vision(fix)
@@ -189,15 +193,15 @@ class GnssMonitor:
         while self._recent and self._recent[0].stamp < fix.stamp - GNSS_HISTORY_S:
             self._recent.popleft()
 
-    def _fix_problem(self, fix: GeoFix) -> str | None:
-        if fix.status < STATUS_FIX:
-            return f'GNSS reports no fix (status {fix.status})'
-        if not (math.isfinite(fix.latitude) and math.isfinite(fix.longitude)
-                and math.isfinite(fix.altitude)):
-            return (f'GNSS fix has a non-finite position (lat={fix.latitude}, '
-                    f'lon={fix.longitude}, alt={fix.altitude})')
-        if not fix.has_position:
-            return f'GNSS fix out of range (lat={fix.latitude}, lon={fix.longitude})'
+    def _fix_problem(self, fix: GeoFix, now: float) -> str | None:
+        problem = fix_problem(fix)
+        if problem is not None:
+            return problem
+        skew = fix.stamp - now
+        if not math.isfinite(skew) or abs(skew) > self.config.max_stamp_skew_s:
+            when = 'in the future' if skew > 0 else 'old (stale)'
+            return (f'GNSS fix stamp is {abs(skew):.3g} s {when} '
+                    f'(allowed {self.config.max_stamp_skew_s:g} s)')
         sigma = fix.horizontal_sigma_m
         if sigma > self.config.max_horizontal_sigma_m:
             return (f'GNSS horizontal sigma {sigma:.1f} m exceeds '
@@ -237,3 +241,35 @@ class GnssMonitor:
 def _spoof_reason(gate: GateResult, gate_chi2: float) -> str:
     return (f'spoofing suspected: GNSS is {gate.distance_m:.0f} m from a confident vision fix '
             f'(Mahalanobis d^2 {gate.mahalanobis_sq:.1f} > {gate_chi2:g})')
+
+
+def fix_problem(fix: GeoFix) -> str | None:
+    """Return why a fix's own fields make it unusable (status, service, position, covariance)."""
+    if fix.status not in STATUS_VALUES:
+        return f'GNSS status {fix.status} is not a NavSatStatus value'
+    if fix.status < STATUS_FIX:
+        return f'GNSS reports no fix (status {fix.status})'
+    if not 0 <= fix.service <= SERVICE_BITS:
+        return f'GNSS service {fix.service} is not a combination of NavSatStatus services'
+    if not (math.isfinite(fix.latitude) and math.isfinite(fix.longitude)
+            and math.isfinite(fix.altitude)):
+        return (f'GNSS fix has a non-finite position (lat={fix.latitude}, '
+                f'lon={fix.longitude}, alt={fix.altitude})')
+    if not fix.has_position:
+        return f'GNSS fix out of range (lat={fix.latitude}, lon={fix.longitude})'
+    return covariance_problem(fix)
+
+
+def covariance_problem(fix: GeoFix) -> str | None:
+    """Return why a fix's covariance is invalid (unknown type, NaN, negative), or None."""
+    if fix.covariance_type not in COVARIANCE_TYPES:
+        return f'GNSS covariance type {fix.covariance_type} is not a NavSatFix value'
+    if fix.covariance_type == COVARIANCE_TYPE_UNKNOWN:
+        return None
+    cov = np.asarray(fix.covariance_enu, dtype=np.float64)
+    if cov.shape != (3, 3) or not np.all(np.isfinite(cov)):
+        return 'GNSS covariance is not finite although its type says it is known'
+    if np.any(np.diag(cov) < 0.0) or np.linalg.eigvalsh(0.5 * (cov + cov.T)).min() < -1e-9 * (
+            1.0 + np.abs(cov).max()):
+        return 'GNSS covariance is negative (not positive semi-definite)'
+    return None

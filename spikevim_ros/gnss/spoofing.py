@@ -21,11 +21,14 @@ class GateResult:
 
 
 def horizontal_covariance(fix: GeoFix, fallback_sigma_m: float) -> np.ndarray:
-    """Return the 2 x 2 east-north covariance of a fix, or an isotropic one when unknown."""
+    """Return the 2 x 2 east-north covariance of a fix; isotropic when unknown, NaN or negative."""
     cov = np.asarray(fix.covariance_enu, dtype=np.float64)[:2, :2]
     if math.isnan(fix.horizontal_sigma_m):
         return np.eye(2) * fallback_sigma_m ** 2
-    return 0.5 * (cov + cov.T)
+    cov = 0.5 * (cov + cov.T)
+    if np.linalg.eigvalsh(cov).min() < 0.0:
+        return np.eye(2) * fallback_sigma_m ** 2
+    return cov
 
 
 def mahalanobis_gate(gnss: GeoFix, vision: GeoFix, gate_chi2: float, fallback_sigma_m: float,
@@ -45,4 +48,4 @@ def mahalanobis_gate(gnss: GeoFix, vision: GeoFix, gate_chi2: float, fallback_si
                   + np.eye(2) * motion_sigma_m ** 2)
     d2 = float(delta @ np.linalg.solve(innovation + np.eye(2) * 1e-9, delta))
     return GateResult(distance_m=float(np.hypot(*delta)), mahalanobis_sq=d2,
-                      passed=d2 <= gate_chi2)
+                      passed=math.isfinite(d2) and 0.0 <= d2 <= gate_chi2)

@@ -9,6 +9,7 @@ import cv2
 
 from spikevim_ros.localization.localizer import Localizer
 from spikevim_ros.localization.types import Prior
+from spikevim_ros.plausibility import require
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,12 +29,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--runtime', default='auto', help='encoder runtime')
 
 
+def check_options(args: argparse.Namespace) -> None:
+    """Raise ValueError naming the option when a numeric option is physically implausible."""
+    if args.altitude is not None:
+        require('altitude_agl', args.altitude, '--altitude (height above ground)')
+    if args.hfov is not None:
+        require('hfov_deg', args.hfov, '--hfov (horizontal field of view)')
+    if args.prior:
+        for name, value in zip(('latitude', 'longitude', 'prior_radius'), args.prior):
+            require(name, value, f'--prior {name.replace("prior_", "")}')
+
+
 def run(args: argparse.Namespace) -> int:
-    """Localize each image and print its result as one JSON object per line."""
+    """Localize each image, one JSON object per line; exit 1 when any image could not be read."""
     from spikevim_ros.camera import PinholeCamera
     from spikevim_ros.encoder import build_encoder
     from spikevim_ros.gallery import Gallery, GalleryError
 
+    check_options(args)
     try:
         encoder = build_encoder(args.variant, args.weights, args.runtime)
         localizer = Localizer(Gallery.load(args.gallery, encoder), encoder)
@@ -41,11 +54,13 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps({'error': str(exc)}))
         return 1
     prior = Prior(*args.prior) if args.prior else None
+    failed = 0
     for path in args.images:
         bgr = cv2.imread(path, cv2.IMREAD_COLOR)
         if bgr is None:
             print(json.dumps({'image': path, 'fix': False,
                               'reason': 'cannot read image (missing, empty or corrupt file)'}))
+            failed += 1
             continue
         rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
         camera = None
@@ -53,4 +68,4 @@ def run(args: argparse.Namespace) -> int:
             camera = PinholeCamera.from_hfov(rgb.shape[1], rgb.shape[0], args.hfov)
         result = localizer.localize(rgb, prior, args.altitude, camera)
         print(json.dumps({'image': path, **result.to_json()}), flush=True)
-    return 0
+    return 1 if failed else 0

@@ -20,6 +20,7 @@ from spikevim_ros.localization.covariance import fix_covariance, point_covarianc
 from spikevim_ros.localization.query import (BadFrame, QueryGeometry, check_frame,
                                              geometric_range, prepare_query)
 from spikevim_ros.localization.types import LocalizationResult, LocalizerConfig, Prior
+from spikevim_ros.plausibility import camera_problem, problem as implausible
 
 
 class Localizer:
@@ -56,6 +57,9 @@ class Localizer:
             rgb = check_frame(image_rgb)
         except BadFrame as exc:
             return LocalizationResult(False, f'bad frame: {exc}', timings_ms=timings)
+        refused = input_problem(altitude_agl, camera)
+        if refused:
+            return LocalizationResult(False, f'implausible input: {refused}', timings_ms=timings)
         subset = None
         if prior is not None:
             problem = prior.problem()
@@ -68,6 +72,8 @@ class Localizer:
         geometry = prepare_query(rgb, self.config.query_max_side, self._footprints,
                                  self.config.angle_step_deg, altitude_agl, camera, attitude_deg)
         lap('prepare')
+        budget = FrameBudget(started, self.config.frame_budget_s if self._scale_known(geometry)
+                             else self.config.frame_budget_kidnapped_s)
         windows = self._prior_windows(prior, subset, geometry) if prior is not None else None
         if windows is None:
             ids, scores = self._retrieve(geometry.rgb, subset)
@@ -75,11 +81,13 @@ class Localizer:
         else:
             ids, scores = np.array([w[0] for w in windows]), None
         lap('retrieval')
-        placements = self._coarse(windows, geometry)
+        placements = self._coarse(windows, geometry, budget)
         lap('coarse')
-        best = self._verify(placements, geometry)
+        best = self._verify(placements, geometry, budget)
         lap('refine')
         result = self._conclude(best, geometry, ids, scores, prior)
+        if budget.exceeded and not result.fix:
+            result.reason += f' (frame budget of {budget.seconds:g} s reached)'
         timings['total'] = (time.perf_counter() - started) * 1000.0
         result.timings_ms = timings
         return result
@@ -140,12 +148,14 @@ class Localizer:
             return None
         return ((lo_e + hi_e) / 2.0, (lo_n + hi_n) / 2.0), max(hi_e - lo_e, hi_n - lo_n)
 
-    def _coarse(self, windows: list, geometry: QueryGeometry) -> list:
+    def _coarse(self, windows: list, geometry: QueryGeometry, budget: 'FrameBudget') -> list:
         """Return (score, tile id, placement) of every window's coarse peaks, best first."""
         placements = []
         extent = geometry.plane_extent()
         for tile_id, raster_no, centre, side in windows:
             for mpu in geometry.metres_per_unit:
+                if budget.spent():
+                    break
                 gsd = mpu * extent / self.config.coarse_px
                 window = self._fields.window(raster_no, centre, side, gsd) \
                     if self._scale_known(geometry) else \
@@ -157,7 +167,7 @@ class Localizer:
         placements.sort(key=lambda item: -item[0])
         return placements
 
-    def _verify(self, placements: list, geometry: QueryGeometry
+    def _verify(self, placements: list, geometry: QueryGeometry, budget: 'FrameBudget'
                 ) -> tuple[Alignment, int] | None:
         """Verify the best coarse peaks; stop early on a confident match."""
         cfg = self.config
@@ -165,6 +175,8 @@ class Localizer:
         count = cfg.max_refinements if self._scale_known(geometry) else \
             cfg.max_refinements_kidnapped
         for _, tile_id, placement in placements[:count]:
+            if budget.spent():
+                break
             alignment = self._refine(placement, geometry)
             if alignment is None or (best is not None and alignment.inliers <= best[0].inliers):
                 continue
@@ -320,3 +332,26 @@ class Localizer:
                                   covariance_terms_m={'retrieval': sigma},
                                   quality=float(min(0.3, margin)), verified=False,
                                   tile_ids=[int(i) for i in ids[:5]])
+
+
+class FrameBudget:
+    """A per-frame time limit: stages check it and stop early, keeping what they found."""
+
+    def __init__(self, started: float, seconds: float) -> None:
+        self.seconds = seconds
+        self._deadline = started + seconds
+        self.exceeded = False
+
+    def spent(self) -> bool:
+        """Return True (and remember it) once the frame's time is used up."""
+        self.exceeded = self.exceeded or time.perf_counter() > self._deadline
+        return self.exceeded
+
+
+def input_problem(altitude_agl: float | None, camera: PinholeCamera | None) -> str | None:
+    """Return why the altitude or camera given with a frame is implausible (None: unknown)."""
+    if altitude_agl is not None:
+        reason = implausible('altitude_agl', altitude_agl)
+        if reason:
+            return reason
+    return camera_problem(camera) if camera is not None else None

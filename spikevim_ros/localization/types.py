@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from spikevim_ros.plausibility import problem
+
 
 @dataclass(frozen=True)
 class Prior:
@@ -18,15 +20,9 @@ class Prior:
 
     def problem(self) -> str | None:
         """Return why the prior is unusable, or None when it is fine."""
-        values = (self.latitude, self.longitude, self.radius_m)
-        if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in values):
-            return f'prior has non-finite values (lat={self.latitude}, lon={self.longitude}, ' \
-                   f'radius={self.radius_m})'
-        if abs(self.latitude) > 90.0 or abs(self.longitude) > 180.0:
-            return f'prior lat/lon out of range ({self.latitude}, {self.longitude})'
-        if self.radius_m <= 0.0:
-            return f'prior radius must be positive, got {self.radius_m}'
-        return None
+        return (problem('latitude', self.latitude, 'prior latitude')
+                or problem('longitude', self.longitude, 'prior longitude')
+                or problem('prior_radius', self.radius_m))
 
 
 @dataclass
@@ -62,6 +58,8 @@ class LocalizerConfig:
     map_sigma_m: float = 1.0          # georeference error of the map itself (1 sigma)
     retrieval_fallback: bool = True   # retrieval-only estimate when nothing verifies
     retrieval_min_margin: float = 0.08  # top-1 vs best far tile (cosine), for that fallback
+    frame_budget_s: float = 8.0       # coarse search and verification stop after this long
+    frame_budget_kidnapped_s: float = 60.0  # the same without altitude and attitude
 
 
 @dataclass

@@ -235,10 +235,11 @@ class LocalizerNode(LifecycleNode):
         self._adapters = self._create_adapters()
         sensor, group = qos_profile_sensor_data, self._io_group
         self._io_entities = [
-            self.create_subscription(Image, 'image', self._on_image, sensor,
-                                     callback_group=group),
+            self.create_subscription(Image, 'image', self._on_image, image_qos(),
+                                     callback_group=group, qos_overriding_options=overrides),
             self.create_subscription(CompressedImage, 'image/compressed', self._on_image,
-                                     sensor, callback_group=group),
+                                     image_qos(), callback_group=group,
+                                     qos_overriding_options=overrides),
             self.create_subscription(CameraInfo, 'camera_info', self._on_camera_info, sensor,
                                      callback_group=group),
             self.create_subscription(NavSatFix, 'gnss/fix', self._on_gnss, sensor,
@@ -529,6 +530,18 @@ class LocalizerNode(LifecycleNode):
                   'last_good_fix_age_s': status.last_good_age(now)}
         return Report(OK if status.ok else WARN, f'GNSS {status.health.value}: {status.reason}',
                       values)
+
+
+def image_qos() -> QoSProfile:
+    """
+    Return a fresh sensor-data QoS for the image inputs.
+
+    Start-up parameters ``qos_overrides./image.subscription.reliability`` / ``.depth`` (and
+    ``/image/compressed``) override it; a fresh profile keeps the override off other topics.
+    """
+    sensor = qos_profile_sensor_data
+    return QoSProfile(history=sensor.history, depth=sensor.depth,
+                      reliability=sensor.reliability, durability=sensor.durability)
 
 
 def gnss_state_msg(status: GnssStatus, now: float) -> DiagnosticStatus:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from sensor_msgs.msg import NavSatFix, NavSatStatus
+from sensor_msgs.msg import NavSatFix
 
 from spikevim_ros.fix import GeoFix
 from spikevim_ros.ros.time import stamp_to_seconds, seconds_to_stamp
@@ -15,16 +15,17 @@ def fix_from_msg(msg: NavSatFix) -> GeoFix:
                   longitude=msg.longitude, altitude=msg.altitude, status=msg.status.status,
                   covariance_enu=np.asarray(msg.position_covariance, dtype=np.float64
                                             ).reshape(3, 3),
-                  covariance_type=msg.position_covariance_type, frame_id=msg.header.frame_id)
+                  covariance_type=msg.position_covariance_type, frame_id=msg.header.frame_id,
+                  service=msg.status.service)
 
 
-def fix_to_msg(fix: GeoFix, service: int = NavSatStatus.SERVICE_GPS) -> NavSatFix:
-    """Convert a GeoFix to a NavSatFix message."""
+def fix_to_msg(fix: GeoFix, service: int | None = None) -> NavSatFix:
+    """Convert a GeoFix to a NavSatFix message (``service`` overrides the fix's own)."""
     msg = NavSatFix()
     msg.header.stamp = seconds_to_stamp(fix.stamp)
     msg.header.frame_id = fix.frame_id
     msg.status.status = int(fix.status)
-    msg.status.service = int(service)
+    msg.status.service = int(fix.service if service is None else service)
     msg.latitude = float(fix.latitude)
     msg.longitude = float(fix.longitude)
     msg.altitude = float(fix.altitude)

@@ -251,4 +251,4 @@ def fix_from_navsat(msg) -> GeoFix:
                   covariance_enu=np.asarray(msg.position_covariance, dtype=np.float64
                                             ).reshape(3, 3),
                   covariance_type=int(msg.position_covariance_type),
-                  frame_id=str(msg.header.frame_id))
+                  frame_id=str(msg.header.frame_id), service=int(msg.status.service))

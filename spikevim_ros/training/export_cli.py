@@ -10,6 +10,7 @@ import torch
 import yaml
 
 from spikevim_ros.encoder import create_backbone, save_weights
+from spikevim_ros.encoder.weights import load_torch_checkpoint
 
 BACKBONE_PREFIX = 'backbone.'
 
@@ -27,7 +28,7 @@ def backbone_state(checkpoint: dict) -> dict[str, torch.Tensor]:
 def export_backbone(checkpoint_path: str | Path, output: str | Path, card: dict | None = None,
                     fp16: bool = False) -> Path:
     """Write the backbone of a ``last.pt`` checkpoint as safetensors; return the card path."""
-    checkpoint = torch.load(str(checkpoint_path), map_location='cpu', weights_only=True)
+    checkpoint = load_torch_checkpoint(checkpoint_path)
     variant = checkpoint.get('variant', 'T')
     backbone = create_backbone(variant)
     backbone.load_state_dict(backbone_state(checkpoint), strict=True)
