@@ -115,7 +115,7 @@ def test_live_node_matches_offline_replay(rclpy_context, ros_process, flight_bag
     gallery = demo_gallery(tmp_path_factory)
     pipeline, _ = load_pipeline(gallery)
     offline = run_replay(bag, pipeline, tmp_path_factory.mktemp('offline') / 'out',
-                         ReplayOptions(progress=False), plots=False)
+                         ReplayOptions(progress=False, offline=True), plots=False)
     by_stamp = {round(r.stamp, 3): r for r in offline.trace.records}
 
     proc = ros_process('spikevim_ros.ros.localizer_node', '--ros-args',
