@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import tempfile
 import time
@@ -45,7 +46,9 @@ KEYS = ('mode', 'frames', 'frames_processed', 'frames_dropped', 'frames_in_outag
 def run_scenario(name: str, work: Path, outage_s: float, budget: float | None) -> dict:
     """Build (or reuse) the gallery, fly, replay; return the headline metrics."""
     gallery_date, flight_date = SCENARIOS[name]
-    gallery = naip_gallery(work, gallery_date)
+    gallery = naip_gallery(work, gallery_date)       # built once per --work folder
+    for stale in (work / f'{name}_bag', work / f'{name}_replay'):   # a rerun in the same folder
+        shutil.rmtree(stale, ignore_errors=True)
     summary = cross_date_flight(work / f'{name}_bag', flight_date, outage_s)
     pipeline, loaded = load_pipeline(gallery)
     started = time.perf_counter()

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import math
 import threading
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 
 from spikevim_ros.aircraft.odometry import Odometry
 from spikevim_ros.camera import PinholeCamera
 from spikevim_ros.fix import COVARIANCE_TYPE_APPROXIMATED, STATUS_FIX, GeoFix
-from spikevim_ros.geo import LocalFrame
+from spikevim_ros.geo import LocalFrame, horizontal_distance_m
 from spikevim_ros.gnss import GnssMonitor, GnssStatus
 from spikevim_ros.localization.query import search_path
 from spikevim_ros.localization.types import LocalizationResult, Prior
@@ -36,6 +36,9 @@ class PipelineConfig:
     tilt_sigma_deg: float = 1.0         # camera tilt from nadir per axis, attitude unknown
     attitude_sigma_deg: float = 0.5     # error of a given attitude per axis
     odometry_drift: float = 0.05        # prior radius growth per metre of odometry motion
+    confirm_above_radius_m: float = 500.0  # a match found with no prior or a wider one is
+    #                                        published only once a second frame agrees with it
+    confirm_within_s: float = 10.0      # ... within this time
 
     def __post_init__(self) -> None:
         """Refuse non-finite values and non-positive radii or sigmas, naming the field."""
@@ -43,11 +46,12 @@ class PipelineConfig:
             value = getattr(self, item.name)
             if not isinstance(value, (int, float)) or not math.isfinite(value):
                 raise ValueError(f'PipelineConfig.{item.name} must be finite, got {value!r}')
-        for name in ('prior_radius_m', 'prior_max_radius_m', 'vertical_sigma_m'):
+        for name in ('prior_radius_m', 'prior_max_radius_m', 'vertical_sigma_m',
+                     'confirm_above_radius_m'):
             if getattr(self, name) <= 0.0:
                 raise ValueError(f'PipelineConfig.{name} must be > 0, got {getattr(self, name)}')
         for name in ('prior_growth_m_s', 'tilt_sigma_deg', 'attitude_sigma_deg',
-                     'odometry_drift'):
+                     'odometry_drift', 'confirm_within_s'):
             if getattr(self, name) < 0.0:
                 raise ValueError(f'PipelineConfig.{name} must be >= 0, got {getattr(self, name)}')
 
@@ -109,6 +113,7 @@ class FallbackPipeline:
         self.config = config or PipelineConfig()
         self._lock = threading.Lock()
         self._vision_anchor: _Anchor | None = None
+        self._candidate: _Anchor | None = None   # an unconfirmed match awaiting a second frame
         self._status: GnssStatus | None = None
         self._latest_now = -math.inf
         self._gnss_odometry: tuple[float, Odometry | None] = (math.nan, None)
@@ -185,6 +190,11 @@ class FallbackPipeline:
             now = max(now, self._latest_now)
             tilt_m2 = self._tilt_variance_m2(altitude_agl, result, attitude_known)
             vision = self._vision_fix(result, stamp, frame_id, altitude_agl, tilt_m2)
+            if vision is not None and result.verified and self._needs_confirmation(prior):
+                unconfirmed = self._confirm(vision, now, odometry)
+                if unconfirmed:
+                    result = replace(result, fix=False, reason=unconfirmed)
+                    vision = None
             if vision is not None:
                 self.monitor.on_vision(vision, now, confident=bool(result.verified))
                 if result.verified:
@@ -197,6 +207,31 @@ class FallbackPipeline:
             return FrameOutput(result=result, vision_fix=vision, selected=selected,
                                gnss_status=self._status, prior=prior, covariance_terms_m=terms,
                                search_path=path)
+
+    def _needs_confirmation(self, prior: Prior | None) -> bool:
+        return prior is None or prior.radius_m > self.config.confirm_above_radius_m
+
+    def _confirm(self, vision: GeoFix, now: float, odometry: Odometry | None) -> str | None:
+        """
+        Return why a match found without a tight prior is not trusted yet (None: confirmed).
+
+        Re-acquisition compares the frame with the whole map, where a wrong place can verify
+        once; the match is trusted when the next match (within ``confirm_within_s``) lies in the
+        search disc the previous one gives through the motion: odometry when valid, else the
+        maximum speed. Each unconfirmed match becomes the candidate the next one is checked with.
+        """
+        candidate, self._candidate = self._candidate, None
+        if candidate is not None and now - candidate.time <= self.config.confirm_within_s:
+            lat, lon, radius = self._disc(candidate, now, odometry)
+            apart = horizontal_distance_m(lat, lon, vision.latitude, vision.longitude)
+            if apart <= radius + 3.0 * vision.horizontal_sigma_m:
+                return None
+            why = f'{apart:.0f} m from the previous match (allowed {radius:.0f} m)'
+        else:
+            why = 'no earlier match to compare with'
+        self._candidate = _Anchor(vision.latitude, vision.longitude, vision.horizontal_sigma_m,
+                                  now, odometry)
+        return f'unconfirmed match, waiting for a second frame that agrees ({why})'
 
     def _prior(self, now: float, status: GnssStatus, odometry: Odometry | None
                ) -> Prior | None:

@@ -107,14 +107,43 @@ def test_without_gnss_altitude_comes_from_ground_height_and_agl(world):
     pipe = make_pipeline(localizer)
     image, lat, lon = view(raster, 0.0, 0.0)
     assert pipe.prior(5.0) is None                       # nothing trusted: whole gallery
-    out = pipe.on_frame(image, 5.0, 5.0, altitude_agl=ALTITUDE_AGL, camera=CAMERA)
+    pipe.on_frame(image, 5.0, 5.0, altitude_agl=ALTITUDE_AGL, camera=CAMERA)   # a candidate
+    out = pipe.on_frame(image, 6.0, 6.0, altitude_agl=ALTITUDE_AGL, camera=CAMERA)
     assert out.vision_fix is not None and out.selected is out.vision_fix
     assert out.vision_fix.altitude == pytest.approx(150.0 + ALTITUDE_AGL)
     assert not math.isnan(out.vision_fix.altitude)
     # the verified fix is now the prior's anchor, growing with its age
     assert pipe.prior(7.0).radius_m == pytest.approx(
-        60.0 + 3 * out.vision_fix.horizontal_sigma_m + 10.0 * 2.0)
+        60.0 + 3 * out.vision_fix.horizontal_sigma_m + 10.0 * 1.0)
     assert pipe.prior(500.0) is None
+
+
+def test_match_without_prior_is_published_once_a_second_frame_agrees(world):
+    localizer, raster = world
+    pipe = FallbackPipeline(localizer, GnssMonitor(),
+                            PipelineConfig(prior_radius_m=30.0, prior_growth_m_s=10.0))
+
+    def frame(east: float, north: float, now: float):
+        image, lat, lon = view(raster, east, north)
+        return pipe.on_frame(image, now, now, altitude_agl=ALTITUDE_AGL, camera=CAMERA), lat, lon
+
+    first, _, _ = frame(30.0, 30.0, 5.0)
+    assert first.result.verified and not first.result.fix    # found, but not trusted alone
+    assert 'no earlier match' in first.result.reason
+    assert first.vision_fix is None and first.selected is None
+    assert pipe.prior(5.2) is None                              # it anchors nothing
+    # 85 m away half a second later: more than the motion allows, so it replaces the candidate
+    jumped, _, _ = frame(-30.0, -30.0, 5.5)
+    assert jumped.result.verified and jumped.vision_fix is None
+    assert 'from the previous match' in jumped.result.reason
+    agreed, lat, lon = frame(-25.0, -30.0, 6.0)
+    assert agreed.result.fix and agreed.vision_fix is not None
+    assert agreed.selected is agreed.vision_fix                 # GNSS never seen: LOST
+    assert horizontal_distance_m(lat, lon, agreed.vision_fix.latitude,
+                                 agreed.vision_fix.longitude) < 10.0
+    # confirmed: now the anchor, and the next frame near it is published at once
+    assert pipe.prior(6.5).radius_m < PipelineConfig().confirm_above_radius_m
+    assert frame(-20.0, -30.0, 6.5)[0].vision_fix is not None
 
 
 def test_pipeline_config_refuses_bad_values():

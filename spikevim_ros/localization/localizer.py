@@ -88,6 +88,7 @@ class Localizer:
         result = self._conclude(best, geometry, ids, scores, prior)
         if budget.exceeded and not result.fix:
             result.reason += f' (frame budget of {budget.seconds:g} s reached)'
+        result.encoder_ran = scores is not None
         timings['total'] = (time.perf_counter() - started) * 1000.0
         result.timings_ms = timings
         return result
@@ -113,7 +114,7 @@ class Localizer:
         else:
             shift = (0.0, 0.0)
             side += 2.0 * math.hypot(offset_e, offset_n) * max(geometry.metres_per_unit)
-        if side > self.config.prior_window_max_m:
+        if side > self.config.prior_window_max_footprints * self._widest_footprint(geometry):
             return None
         windows = []
         margin = 0.5 * self._widest_footprint(geometry)
@@ -265,7 +266,7 @@ class Localizer:
                     f'{cfg.min_inlier_ratio:.0%})')
         else:
             weak = 'no verified match (no consistent placement found)'
-        if cfg.retrieval_fallback and scores is not None:
+        if cfg.retrieval_fallback and scores is not None and prior is None:
             fallback = self._retrieval_only(ids, scores)
             if fallback is not None:
                 return fallback

@@ -33,8 +33,9 @@ class LocalizerConfig:
     rank_all_below: int = 64          # galleries (or prior regions) this small: keep every tile
     #                                   in the ranking (still only max_windows are aligned)
     max_windows: int = 6              # distinct map windows aligned per frame
-    prior_window_max_m: float = 800.0  # prior discs this small (2 r + footprint) are searched
-    #                                    directly, without the encoder
+    prior_window_max_footprints: float = 4.5  # prior windows (2 r + footprint) up to this many
+    #                                   footprints wide are searched directly, without the encoder
+    #                                   (the coarse search costs the same at any altitude)
     window_factor: float = 1.0        # map window side = tile side + factor x footprint
     query_max_side: int = 1024        # frames are shrunk to this before anything else
     coarse_px: int = 100              # query long side at the coarse search resolution
@@ -52,11 +53,13 @@ class LocalizerConfig:
     min_patch_ncc: float = 0.25
     ransac_px: float = 3.0            # RANSAC threshold at the fine resolution
     min_inliers: int = 14
-    min_inlier_ratio: float = 0.35
+    min_inlier_ratio: float = 0.20   # of the patches tried (cross-date: ~30 % of a frame
+    #                                   may have changed; bench/bench_cross_date.py)
     covariance_scale: float = 0.40    # x (fit covariance + 1 fine pixel^2): what
     #                                   bench/bench_covariance_scale.py measures (0.397)
     map_sigma_m: float = 1.0          # georeference error of the map itself (1 sigma)
-    retrieval_fallback: bool = True   # retrieval-only estimate when nothing verifies
+    retrieval_fallback: bool = True   # retrieval-only estimate when nothing verifies and
+    #                                   there is no prior (a prior says more than one tile)
     retrieval_min_margin: float = 0.08  # top-1 vs best far tile (cosine), for that fallback
     frame_budget_s: float = 8.0       # coarse search and verification stop after this long
     frame_budget_kidnapped_s: float = 60.0  # the same without altitude and attitude
@@ -80,6 +83,7 @@ class LocalizationResult:
     verified: bool = False
     inliers: int = 0
     altitude_agl_m: float = math.nan       # height above the map plane, from scale + camera
+    encoder_ran: bool = False              # the encoder ranked the map (no small prior window)
 
     @property
     def sigma_m(self) -> float:
@@ -97,6 +101,7 @@ class LocalizationResult:
         cov = np.asarray(self.covariance_en_m2, dtype=np.float64)
         return {
             'fix': self.fix, 'reason': self.reason, 'verified': self.verified,
+            'encoder_ran': self.encoder_ran,
             'lat': num(self.latitude), 'lon': num(self.longitude),
             'altitude': num(self.altitude), 'altitude_agl_m': num(self.altitude_agl_m),
             'heading_deg': num(self.heading_deg),

@@ -52,6 +52,9 @@ class FrameRecord:
     processing_s: float = math.nan
     published_t: float = math.nan  # when its outputs went out, seconds since the start
     latency_s: float = math.nan    # published - image stamp (waiting + processing)
+    search_path: str = ''          # in_flight, heading_search or scale_search (inputs known)
+    encoder_ran: bool = False      # the encoder ranked the map (no small prior window)
+    result: str = ''               # the localizer's (or the confirmation's) verdict
 
     @property
     def vision_covariance(self) -> np.ndarray:
@@ -208,6 +211,7 @@ def summarize(records: list[FrameRecord], events: dict) -> dict:
         'frames_dropped': sum(r.status == DROPPED for r in records),
         'frames_bad': sum(r.status == BAD for r in records),
         'frames_with_vision_fix': sum(r.has_vision_fix for r in records),
+        'frames_encoder_ran': sum(r.encoder_ran for r in processed),
         'frames_in_outage': len(outage),
         'frames_dropped_in_outage': sum(r.status == DROPPED for r in outage),
         'outage_fix_fraction': (sum(r.has_vision_fix for r in outage) / len(outage))

@@ -32,6 +32,8 @@ def key_rows(metrics: dict) -> list[tuple[str, str]]:
                           f"{metrics.get('frames_dropped', 0)} dropped while busy, "
                           f"{metrics.get('frames_bad', 0)} bad"),
         ('frames with a vision fix', _fmt(metrics.get('frames_with_vision_fix'))),
+        ('frames where the encoder ranked the map (no small prior window)',
+         _fmt(metrics.get('frames_encoder_ran'))),
         ('frames while GNSS denied', f"{_fmt(metrics.get('frames_in_outage'))} "
                                      f"({_fmt(metrics.get('frames_dropped_in_outage'))} dropped)"),
         ('denied frames with their own vision fix',

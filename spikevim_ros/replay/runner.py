@@ -465,6 +465,9 @@ class _ReplayRun:
 
     def fill_output(self, record: FrameRecord, output, vision: GeoFix | None,
                     now: float) -> None:
+        record.result = output.result.reason
+        record.search_path = output.search_path
+        record.encoder_ran = output.result.encoder_ran
         if vision is not None and vision.has_position:
             record.vision_east, record.vision_north = self.to_en(vision.latitude,
                                                                  vision.longitude)

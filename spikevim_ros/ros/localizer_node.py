@@ -495,6 +495,7 @@ class LocalizerNode(LifecycleNode):
             **{f'sigma_{term}_m': sigma
                for term, sigma in (last.covariance_terms_m.items() if last else ())},
             'search_path': last.search_path if last else '',
+            'encoder_ran': last.result.encoder_ran if last else False,
             'gallery_tiles': len(gallery) if gallery is not None else 0,
             'encoder': f'{encoder.variant}/{encoder.weights_id}/{encoder.runtime}'
             if encoder is not None else ''})

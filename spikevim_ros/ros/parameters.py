@@ -135,6 +135,11 @@ PARAMETERS: tuple[ParamSpec, ...] = (
               '0.5 m/s) instead of prior_growth', '', 0.0, 1.0, target='pipeline.odometry_drift'),
     ParamSpec('prior_max_radius', 3000.0, 'Beyond this radius the whole gallery is searched',
               'm', 1.0, 1.0e6, target='pipeline.prior_max_radius_m'),
+    ParamSpec('confirm_above_radius', 500.0, 'A match found with no prior or a wider one is '
+              'published only once a second frame agrees with it through the motion', 'm', 1.0,
+              1.0e6, target='pipeline.confirm_above_radius_m'),
+    ParamSpec('confirm_within', 10.0, '... arriving within this time', 's', 0.0, 600.0,
+              target='pipeline.confirm_within_s'),
     ParamSpec('ground_altitude', 0.0, 'Ellipsoidal height of the ground; vision fix altitude '
               'before any GNSS altitude is known is this plus the height above ground', 'm',
               -500.0, 9000.0, target='pipeline.ground_altitude_m'),
