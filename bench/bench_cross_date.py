@@ -36,11 +36,11 @@ SCENARIOS = {
     'gallery2016_flight2018': ('20160816', '20180716'),
     'gallery2010_flight2020': ('20100629', '20200831'),
 }
-KEYS = ('mode', 'frames', 'frames_processed', 'frames_dropped', 'frames_in_outage',
-        'outage_fix_fraction', 'outage_time_coverage', 'vision_error_in_outage',
-        'selected_error_in_outage', 'covariance_consistency', 'detection_delay_s',
-        'first_fallback_latency_s', 'processing_time_s', 'latency_s', 'loss_declared',
-        'monitor_lost_windows_s')
+KEYS = ('mode', 'frames', 'frames_processed', 'frames_dropped', 'frames_encoder_ran',
+        'frames_in_outage', 'outage_fix_fraction', 'outage_time_coverage',
+        'vision_error_in_outage', 'selected_error_in_outage', 'covariance_consistency',
+        'detection_delay_s', 'first_fallback_latency_s', 'processing_time_s', 'latency_s',
+        'loss_declared', 'monitor_lost_windows_s')
 
 
 def run_scenario(name: str, work: Path, outage_s: float, budget: float | None) -> dict:

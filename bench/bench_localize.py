@@ -27,6 +27,7 @@ from spikevim_ros.encoder import build_encoder
 from spikevim_ros.gallery import GalleryBuildConfig, build_gallery
 from spikevim_ros.georaster import load_rasters
 from spikevim_ros.localization import Localizer
+from spikevim_ros.localization.types import offline_config
 from spikevim_ros.localization.evaluation import (error_en, inside_ellipse_fraction,
                                                   synthetic_views)
 
@@ -58,7 +59,7 @@ def run_source(name: str, source: Path, encoder, frames: int, modes: list[str], 
     gallery = build_gallery([source], workdir / name, encoder,
                             GalleryBuildConfig(tile_sides_m=(side,), input_size=224,
                                                progress=False))
-    localizer = Localizer(gallery, encoder)
+    localizer = Localizer(gallery, encoder, offline_config())
     views = synthetic_views(gallery.raster(0), frames, np.random.default_rng(seed))
     report = {}
     for mode in modes:

@@ -61,3 +61,20 @@ class GeoFix:
         if not np.all(np.isfinite(horizontal)):
             return math.nan
         return float(math.sqrt(max(np.linalg.eigvalsh(horizontal).max(), 0.0)))
+
+
+def fix_from_navsat(msg) -> GeoFix:
+    """
+    Convert a ``sensor_msgs/NavSatFix`` to a GeoFix (NaNs kept, never replaced).
+
+    One conversion for the node (rclpy messages) and the replay (rosbags messages): both carry
+    the same fields.
+    """
+    stamp = msg.header.stamp
+    return GeoFix(stamp=stamp.sec + stamp.nanosec * 1e-9, latitude=float(msg.latitude),
+                  longitude=float(msg.longitude), altitude=float(msg.altitude),
+                  status=int(msg.status.status),
+                  covariance_enu=np.asarray(msg.position_covariance, dtype=np.float64
+                                            ).reshape(3, 3),
+                  covariance_type=int(msg.position_covariance_type),
+                  frame_id=str(msg.header.frame_id), service=int(msg.status.service))

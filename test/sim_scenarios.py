@@ -51,7 +51,7 @@ def demo_gallery(tmp_path_factory, altitude_m: float = 150.0) -> Path:
 
 def loiter_flight(out_bag: Path, duration_s: float, faults: tuple[GnssFault, ...],
                   altitude_m: float = 150.0, seed: int = 0, speed_mps: float = 6.0,
-                  camera: CameraConfig = CAMERA):
+                  camera: CameraConfig = CAMERA, storage: str = 'mcap'):
     """Simulate a loiter over the village lasting ``duration_s`` and return the summary."""
     world = MapWorld.load(DEMO_MAP)
     radius = 80.0
@@ -59,7 +59,7 @@ def loiter_flight(out_bag: Path, duration_s: float, faults: tuple[GnssFault, ...
                        turns=duration_s * speed_mps / (2.0 * np.pi * radius))
     config = SimulationConfig(flight=FlightConfig(altitude_agl_m=altitude_m,
                                                   speed_mps=speed_mps),
-                              camera=camera, faults=faults, seed=seed)
+                              camera=camera, faults=faults, seed=seed, storage=storage)
     return simulate(world, path, config, out_bag, progress=False)
 
 

@@ -81,15 +81,19 @@ def test_map_resampling_at_a_huge_ground_distance_is_bounded(world):
     assert image.shape == (64, 64, 3) and 200 < valid.sum() < 64 * 64
 
 
-def test_frame_budget_stops_the_search_and_says_so(world):
+def test_frame_budget_stops_the_search_after_one_window_and_says_so(world):
     localizer, _, image, _ = world
     strict = Localizer(localizer.gallery, localizer.encoder,
-                       LocalizerConfig(frame_budget_kidnapped_s=0.0, retrieval_fallback=False))
-    result = strict.localize(image)                 # kidnapped: scale and heading searched
+                       LocalizerConfig(reacquire_budget_s=0.0, retrieval_fallback=False))
+    noise = np.random.default_rng(1).integers(0, 256, image.shape, dtype=np.uint8)
+    result = strict.localize(noise, None, ALTITUDE_AGL, CAMERA)   # no prior: through the encoder
+    assert result.encoder_ran and len(result.windows_aligned) == 1   # one window, then stop
     assert not result.fix and 'frame budget of 0 s reached' in result.reason
     assert result.timings_ms['total'] < 5000.0
-    strict.config.frame_budget_s = 0.0               # scale known: the other budget
-    result = strict.localize(image, None, ALTITUDE_AGL, CAMERA)
+    strict.config.frame_budget_s = 0.0               # in a prior window: the other budget
+    tile = localizer.gallery.tiles[0]
+    result = strict.localize(noise, Prior(tile.lat, tile.lon, 50.0))   # scale searched too
+    assert not result.encoder_ran
     assert not result.fix and 'frame budget of 0 s reached' in result.reason
 
 

@@ -9,7 +9,7 @@ import pytest
 from spikevim_ros.encoder import build_encoder
 from spikevim_ros.gallery import Gallery, GalleryBuildConfig, GalleryError, build_gallery
 from spikevim_ros.geo import horizontal_distance_m
-from spikevim_ros.localization import Localizer, Prior
+from spikevim_ros.localization import Localizer, Prior, offline_config
 
 
 @pytest.fixture(scope='session')
@@ -32,7 +32,7 @@ def _read(path) -> np.ndarray:
 
 def test_query_0_is_localized_within_3x_of_documented(shared_data, aero_gallery, encoder):
     frame = _read(shared_data / 'aero_vloc/queries/0.jpg')
-    result = Localizer(aero_gallery, encoder).localize(frame)
+    result = Localizer(aero_gallery, encoder, offline_config()).localize(frame)
     error = horizontal_distance_m(result.latitude, result.longitude, 55.542349, 38.246245)
     print(f'aero_vloc 0.jpg: error {error:.1f} m, sigma {result.sigma_m:.1f} m, '
           f'{result.timings_ms}')
@@ -44,7 +44,7 @@ def test_query_0_is_localized_within_3x_of_documented(shared_data, aero_gallery,
 
 def test_query_elsewhere_gives_no_fix(shared_data, aero_gallery, encoder):
     frame = _read(shared_data / 'aero_vloc/queries/1.png')
-    result = Localizer(aero_gallery, encoder).localize(frame)
+    result = Localizer(aero_gallery, encoder, offline_config()).localize(frame)
     assert not result.fix and result.reason
 
 
@@ -54,13 +54,13 @@ def test_query_elsewhere_gives_no_fix(shared_data, aero_gallery, encoder):
     (np.zeros((480, 640, 3), np.uint8), 'no texture'),
 ])
 def test_bad_frames_give_no_fix_with_reason(aero_gallery, encoder, image, words):
-    result = Localizer(aero_gallery, encoder).localize(image)
+    result = Localizer(aero_gallery, encoder, offline_config()).localize(image)
     assert not result.fix and words in result.reason
 
 
 def test_bad_priors_give_no_fix_with_reason(shared_data, aero_gallery, encoder):
     frame = _read(shared_data / 'aero_vloc/queries/0.jpg')
-    localizer = Localizer(aero_gallery, encoder)
+    localizer = Localizer(aero_gallery, encoder, offline_config())
     assert 'non-finite' in localizer.localize(frame, Prior(float('nan'), 38.2, 100.0)).reason
     far = localizer.localize(frame, Prior(10.0, 10.0, 500.0))
     assert not far.fix and 'contains no gallery tile' in far.reason

@@ -187,3 +187,22 @@ def test_prior_moves_with_valid_odometry():
     assert without.radius_m == pytest.approx(50.0 + sigma + 15.0 * 20.0)
     reset = Odometry(moved.position, moved.velocity_enu, epoch=1)     # frame jumped since
     assert pipe.prior(30.0, reset).radius_m == pytest.approx(without.radius_m)
+
+
+def test_encoder_frames_go_down_the_ranking_then_start_over(world):
+    from spikevim_ros.localization import Localizer, LocalizerConfig
+
+    localizer, _ = world
+    one_window = Localizer(localizer.gallery, localizer.encoder,
+                           LocalizerConfig(max_windows=1, retrieval_fallback=False,
+                                           retry_after_frames=50))
+    noise = np.random.default_rng(0).integers(0, 256, (240, 320, 3), dtype=np.uint8)
+    aligned = []
+    for _ in range(len(localizer.gallery) + 1):
+        result = one_window.localize(noise, altitude_agl=ALTITUDE_AGL, camera=CAMERA)
+        assert result.encoder_ran and not result.fix and len(result.windows_aligned) == 1
+        aligned.append(result.windows_aligned[0])
+    # each frame aligns a window the earlier ones did not, until none is left: then from the top
+    repeat = next(k for k, tile in enumerate(aligned) if tile in aligned[:k])
+    assert repeat >= 2 and aligned[repeat] == aligned[0]
+    assert len(set(aligned[:repeat])) == repeat

@@ -7,6 +7,7 @@ import dataclasses
 import json
 import math
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -276,17 +277,28 @@ def test_bad_frames_are_counted_and_the_replay_goes_on(gallery, short_bag, tmp_p
     assert 'bad frame at 3.00 s on /camera/image_raw' in report
 
 
-def test_truncated_bag_replays_up_to_the_damage(gallery, short_bag, tmp_path):
-    data = (short_bag / 'bag.mcap').read_bytes()
-    cut = tmp_path / 'cut.mcap'
+def _replay_cut(gallery, storage_file: Path, tmp_path: Path) -> None:
+    """Replay the first 60 % of a storage file: frames up to the damage, and the report says so."""
+    data = storage_file.read_bytes()
+    cut = tmp_path / f'cut{storage_file.suffix}'
     cut.write_bytes(data[:int(len(data) * 0.6)])
     pipeline, _ = load_pipeline(gallery)
     result = run_replay(cut, pipeline, tmp_path / 'out',
                         ReplayOptions(frame_budget_s=0.5, progress=False), plots=False)
     metrics = result.metrics
     assert 5 <= metrics['frames'] < 14
-    assert 'cut.mcap is damaged' in metrics['truncated']
+    assert f'{cut.name} is damaged' in metrics['truncated']
     assert 'replayed up to' in result.report.read_text()
+
+
+def test_truncated_bag_replays_up_to_the_damage(gallery, short_bag, tmp_path):
+    _replay_cut(gallery, short_bag / 'bag.mcap', tmp_path)
+
+
+def test_truncated_sqlite3_bag_replays_up_to_the_damage(gallery, tmp_path):
+    loiter_flight(tmp_path / 'bag', 14.0, (GnssFault('silence', 4.0, 6.0),), seed=1,
+                  storage='sqlite3')
+    _replay_cut(gallery, tmp_path / 'bag' / 'bag.db3', tmp_path)
 
 
 def test_replay_never_truncates_earlier_results(gallery, short_bag, replayed):

@@ -14,7 +14,8 @@ from spikevim_ros.camera_messages import compressed_to_rgb, image_to_rgb
 from spikevim_ros.fix import STATUS_FIX, STATUS_NO_FIX, GeoFix
 from spikevim_ros.geo import LocalFrame
 from spikevim_ros.gnss import GnssMonitor
-from spikevim_ros.sim.bagfile import fix_from_navsat, quaternion_from_matrix
+from spikevim_ros.fix import fix_from_navsat
+from spikevim_ros.sim.bagfile import quaternion_from_matrix
 from spikevim_ros.sim.flight import Flight, FlightConfig, line_path, loiter_path, survey_path
 from spikevim_ros.sim.gnss_model import (FaultInjector, GnssFault, GnssModel, GnssModelConfig,
                                          denied_windows)

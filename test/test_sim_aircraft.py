@@ -11,7 +11,7 @@ from spikevim_ros.aircraft import AircraftInputs
 from spikevim_ros.aircraft.attitude import pose_angles_deg, rotation_from_quaternion
 from spikevim_ros.aircraft.messages import feed_input
 from spikevim_ros.replay.bag_source import iter_messages, open_bag
-from spikevim_ros.sim.bagfile import stamp_seconds
+from spikevim_ros.aircraft.messages import header_stamp
 from spikevim_ros.sim.simulate import SimTopics
 
 TOPICS = SimTopics()
@@ -26,7 +26,7 @@ def test_simulated_autopilot_topics_match_the_rendered_camera(tmp_path):
     pending = []            # truth poses wait for the autopilot samples of the same stamp
 
     def compare(truth) -> None:
-        stamp = stamp_seconds(truth.header)
+        stamp = header_stamp(truth)
         attitude, height = inputs.camera_attitude(stamp), inputs.height(stamp)
         assert attitude is not None and height is not None
         q = truth.pose.orientation
@@ -40,7 +40,7 @@ def test_simulated_autopilot_topics_match_the_rendered_camera(tmp_path):
     with open_bag(tmp_path / 'bag') as reader:
         for message in iter_messages(reader, [*INPUTS, TOPICS.truth_pose]):
             now = message.time_s
-            while pending and stamp_seconds(pending[0].header) < now:
+            while pending and header_stamp(pending[0]) < now:
                 compare(pending.pop(0))
             if message.topic in INPUTS:
                 rejected += feed_input(inputs, INPUTS[message.topic], message.message,

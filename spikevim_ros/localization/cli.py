@@ -8,7 +8,7 @@ import json
 import cv2
 
 from spikevim_ros.localization.localizer import Localizer
-from spikevim_ros.localization.types import Prior
+from spikevim_ros.localization.types import Prior, offline_config
 from spikevim_ros.plausibility import require
 
 
@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     check_options(args)
     try:
         encoder = build_encoder(args.variant, args.weights, args.runtime)
-        localizer = Localizer(Gallery.load(args.gallery, encoder), encoder)
+        localizer = Localizer(Gallery.load(args.gallery, encoder), encoder, offline_config())
     except (GalleryError, ValueError, FileNotFoundError) as exc:
         print(json.dumps({'error': str(exc)}))
         return 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections import deque
 
 import cv2
 import numpy as np
@@ -37,6 +38,8 @@ class Localizer:
         self._footprints = geometric_range(sides[0] * lo, sides[-1] * hi, self.config.scale_step)
         self._fields = MapFields(gallery.raster)
         self._valid_bounds: dict[int, tuple[float, float, float, float]] = {}
+        # per recent encoder frame: the windows it aligned to the end without a match
+        self._unmatched: deque[list] = deque(maxlen=max(self.config.retry_after_frames, 0))
 
     def localize(self, image_rgb: np.ndarray, prior: Prior | None = None,
                  altitude_agl: float | None = None, camera: PinholeCamera | None = None,
@@ -72,23 +75,24 @@ class Localizer:
         geometry = prepare_query(rgb, self.config.query_max_side, self._footprints,
                                  self.config.angle_step_deg, altitude_agl, camera, attitude_deg)
         lap('prepare')
-        budget = FrameBudget(started, self.config.frame_budget_s if self._scale_known(geometry)
-                             else self.config.frame_budget_kidnapped_s)
         windows = self._prior_windows(prior, subset, geometry) if prior is not None else None
+        scores = None
         if windows is None:
+            budget = FrameBudget(started, self.config.reacquire_budget_s)
             ids, scores = self._retrieve(geometry.rgb, subset)
             windows = self._windows(ids, geometry)
         else:
-            ids, scores = np.array([w[0] for w in windows]), None
+            budget = FrameBudget(started, self.config.frame_budget_s)
+            ids = np.array([w[0] for w in windows])
         lap('retrieval')
-        placements = self._coarse(windows, geometry, budget)
-        lap('coarse')
-        best = self._verify(placements, geometry, budget)
-        lap('refine')
+        best, unmatched, aligned = self._search(windows, geometry, budget, timings)
+        if scores is not None:
+            self._unmatched.append(unmatched)
         result = self._conclude(best, geometry, ids, scores, prior)
         if budget.exceeded and not result.fix:
             result.reason += f' (frame budget of {budget.seconds:g} s reached)'
         result.encoder_ran = scores is not None
+        result.windows_aligned = aligned
         timings['total'] = (time.perf_counter() - started) * 1000.0
         result.timings_ms = timings
         return result
@@ -149,43 +153,88 @@ class Localizer:
             return None
         return ((lo_e + hi_e) / 2.0, (lo_n + hi_n) / 2.0), max(hi_e - lo_e, hi_n - lo_n)
 
-    def _coarse(self, windows: list, geometry: QueryGeometry, budget: 'FrameBudget') -> list:
-        """Return (score, tile id, placement) of every window's coarse peaks, best first."""
+    def _search(self, windows: list, geometry: QueryGeometry, budget: 'FrameBudget',
+                timings: dict[str, float]
+                ) -> tuple[tuple[Alignment, int] | None, list, list[int]]:
+        """
+        Align the windows in order (coarse peaks, then their verification), best-ranked first.
+
+        Stops at a confident match or when the budget is spent, but always searches the first
+        window and verifies its best ``max_refinements`` peaks, so that every frame makes
+        progress down the ranking even when the encoder used up the budget. Returns the best
+        alignment, the windows aligned to the end without an accepted match, and the tile ids of
+        those aligned; adds the time spent in each stage to ``timings`` (ms).
+        """
+        best: tuple[Alignment, int] | None = None
+        unmatched, aligned = [], []
+        timings.update(coarse=0.0, refine=0.0)
+        for window in windows:
+            first = not aligned
+            if not first and budget.spent():
+                break
+            aligned.append(window[0])
+            before = best
+            started = time.perf_counter()
+            placements = self._coarse(window, geometry, None if first else budget)
+            middle = time.perf_counter()
+            best = self._verify(placements, geometry, budget, best,
+                                self.config.max_refinements if first else 0)
+            timings['coarse'] += (middle - started) * 1000.0
+            timings['refine'] += (time.perf_counter() - middle) * 1000.0
+            found = best is not before and self._accepted(best[0])
+            if not found and not budget.exceeded:
+                unmatched.append(window)
+            if best is not None and self._confident(best[0]):
+                break
+        return best, unmatched, aligned
+
+    def _coarse(self, window: tuple, geometry: QueryGeometry, budget: 'FrameBudget | None'
+                ) -> list:
+        """Return (score, tile id, placement) of one window's coarse peaks (None: no budget)."""
+        tile_id, raster_no, centre, side = window
         placements = []
         extent = geometry.plane_extent()
-        for tile_id, raster_no, centre, side in windows:
-            for mpu in geometry.metres_per_unit:
-                if budget.spent():
-                    break
-                gsd = mpu * extent / self.config.coarse_px
-                window = self._fields.window(raster_no, centre, side, gsd) \
-                    if self._scale_known(geometry) else \
-                    cut_window(self.gallery.raster(raster_no), raster_no, centre, side, gsd)
-                found = coarse_search(window, geometry.gray, geometry.valid, geometry.to_plane,
-                                      [mpu], geometry.angles_deg,
-                                      self.config.hypotheses_per_window)
-                placements += [(p.score, tile_id, p) for p in found]
+        for mpu in geometry.metres_per_unit:
+            if budget is not None and budget.spent():
+                break
+            gsd = mpu * extent / self.config.coarse_px
+            cut = self._fields.window(raster_no, centre, side, gsd) \
+                if self._scale_known(geometry) else \
+                cut_window(self.gallery.raster(raster_no), raster_no, centre, side, gsd)
+            found = coarse_search(cut, geometry.gray, geometry.valid, geometry.to_plane, [mpu],
+                                  geometry.angles_deg, self.config.hypotheses_per_window)
+            placements += [(p.score, tile_id, p) for p in found]
         placements.sort(key=lambda item: -item[0])
         return placements
 
-    def _verify(self, placements: list, geometry: QueryGeometry, budget: 'FrameBudget'
+    def _verify(self, placements: list, geometry: QueryGeometry, budget: 'FrameBudget',
+                best: tuple[Alignment, int] | None, at_least: int = 0
                 ) -> tuple[Alignment, int] | None:
-        """Verify the best coarse peaks; stop early on a confident match."""
-        cfg = self.config
-        best: tuple[Alignment, int] | None = None
-        count = cfg.max_refinements if self._scale_known(geometry) else \
-            cfg.max_refinements_kidnapped
-        for _, tile_id, placement in placements[:count]:
-            if budget.spent():
+        """Verify the best coarse peaks (``at_least`` of them whatever the budget says)."""
+        count = self.config.max_refinements if self._scale_known(geometry) else \
+            self.config.max_refinements_kidnapped
+        for tried, (_, tile_id, placement) in enumerate(placements[:count]):
+            if tried >= at_least and budget.spent():
                 break
             alignment = self._refine(placement, geometry)
             if alignment is None or (best is not None and alignment.inliers <= best[0].inliers):
                 continue
             best = (alignment, tile_id)
-            if alignment.inliers >= cfg.confident_inliers and \
-                    alignment.inliers >= cfg.confident_ratio * alignment.tried:
+            if self._confident(alignment):
                 break
         return best
+
+    def _accepted(self, alignment: Alignment) -> bool:
+        """Return True when an alignment is strong enough to be a verified fix."""
+        cfg = self.config
+        return alignment.inliers >= cfg.min_inliers and \
+            alignment.inliers >= cfg.min_inlier_ratio * max(alignment.tried, 1)
+
+    def _confident(self, alignment: Alignment) -> bool:
+        """Return True when an alignment is so strong that searching on is wasted time."""
+        cfg = self.config
+        return alignment.inliers >= cfg.confident_inliers and \
+            alignment.inliers >= cfg.confident_ratio * alignment.tried
 
     def _outside_reason(self, prior: Prior) -> str:
         frame = LocalFrame(prior.latitude, prior.longitude)
@@ -205,7 +254,21 @@ class Localizer:
         return self.gallery.search(descriptor, max(k, 2), subset)
 
     def _windows(self, ids: np.ndarray, geometry: QueryGeometry) -> list:
-        """Pick distinct map windows (tile, raster, centre, side) around the best tiles."""
+        """
+        Pick distinct map windows (tile, raster, centre, side) around the best-ranked tiles.
+
+        Windows that the last ``retry_after_frames`` encoder frames aligned without a match are
+        skipped, so consecutive frames go down the ranking instead of repeating its top; when
+        nothing is left the ranking starts over.
+        """
+        skipped = [w for frame in self._unmatched for w in frame]
+        chosen = self._pick_windows(ids, geometry, skipped)
+        if not chosen and skipped:
+            self._unmatched.clear()
+            chosen = self._pick_windows(ids, geometry, [])
+        return chosen
+
+    def _pick_windows(self, ids: np.ndarray, geometry: QueryGeometry, skipped: list) -> list:
         widest = self._widest_footprint(geometry)
         chosen: list[tuple[int, int, tuple[float, float], float]] = []
         for tile_id in ids:
@@ -215,7 +278,7 @@ class Localizer:
             if any(raster_no == tile.raster and
                    max(abs(tile.centre_east - centre[0]),
                        abs(tile.centre_north - centre[1])) <= reach
-                   for _, raster_no, centre, _ in chosen):
+                   for _, raster_no, centre, _ in chosen + skipped):
                 continue
             chosen.append((int(tile_id), tile.raster, (tile.centre_east, tile.centre_north),
                            side))
@@ -253,7 +316,7 @@ class Localizer:
         if best is not None:
             alignment, tile_id = best
             ratio = alignment.inliers / max(alignment.tried, 1)
-            if alignment.inliers >= cfg.min_inliers and ratio >= cfg.min_inlier_ratio:
+            if self._accepted(alignment):
                 result = self._verified_fix(alignment, geometry, ratio)
                 result.tile_ids = [tile_id] + [i for i in retrieved if i != tile_id]
                 outside = self._outside_prior(result, prior)

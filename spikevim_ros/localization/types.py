@@ -44,7 +44,7 @@ class LocalizerConfig:
     scale_step: float = 1.25          # footprint search ratio when altitude is unknown
     footprint_range: tuple[float, float] = (0.5, 1.6)  # x tile sides, when altitude unknown
     hypotheses_per_window: int = 5    # coarse peaks kept per window
-    max_refinements: int = 6          # coarse peaks (best first) verified per frame
+    max_refinements: int = 6          # coarse peaks (best first) verified per window
     max_refinements_kidnapped: int = 200  # the same without altitude and attitude
     confident_inliers: int = 32       # stop verifying after a match this strong ...
     confident_ratio: float = 0.6      # ... with this inlier fraction
@@ -61,8 +61,12 @@ class LocalizerConfig:
     retrieval_fallback: bool = True   # retrieval-only estimate when nothing verifies and
     #                                   there is no prior (a prior says more than one tile)
     retrieval_min_margin: float = 0.08  # top-1 vs best far tile (cosine), for that fallback
-    frame_budget_s: float = 8.0       # coarse search and verification stop after this long
-    frame_budget_kidnapped_s: float = 60.0  # the same without altitude and attitude
+    frame_budget_s: float = 8.0       # a frame aligned in its prior window stops after this long
+    reacquire_budget_s: float = 2.0   # a frame that goes through the encoder (no small prior
+    #                                   window) stops after this long, to keep up with the camera;
+    #                                   the next such frame goes on with the windows not reached
+    retry_after_frames: int = 5       # windows aligned without a match are skipped by this many
+    #                                   following encoder frames (then the ranking starts over)
 
 
 @dataclass
@@ -84,6 +88,7 @@ class LocalizationResult:
     inliers: int = 0
     altitude_agl_m: float = math.nan       # height above the map plane, from scale + camera
     encoder_ran: bool = False              # the encoder ranked the map (no small prior window)
+    windows_aligned: list[int] = field(default_factory=list)  # tile ids of the windows aligned
 
     @property
     def sigma_m(self) -> float:
@@ -101,7 +106,7 @@ class LocalizationResult:
         cov = np.asarray(self.covariance_en_m2, dtype=np.float64)
         return {
             'fix': self.fix, 'reason': self.reason, 'verified': self.verified,
-            'encoder_ran': self.encoder_ran,
+            'encoder_ran': self.encoder_ran, 'windows_aligned': list(self.windows_aligned),
             'lat': num(self.latitude), 'lon': num(self.longitude),
             'altitude': num(self.altitude), 'altitude_agl_m': num(self.altitude_agl_m),
             'heading_deg': num(self.heading_deg),
@@ -112,3 +117,13 @@ class LocalizationResult:
             'inliers': self.inliers, 'tile_ids': [int(t) for t in self.tile_ids],
             'timings_ms': {k: round(v, 1) for k, v in self.timings_ms.items()},
         }
+
+
+def offline_config(**changes) -> LocalizerConfig:
+    """
+    Return settings for single, unrelated images (no camera to keep up with).
+
+    The search through the encoder may take up to 60 s, and each image starts from the top of
+    its own ranking (no continuation from the previous image).
+    """
+    return LocalizerConfig(**{'reacquire_budget_s': 60.0, 'retry_after_frames': 0, **changes})

@@ -8,12 +8,14 @@ any length stream through in bounded memory.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from tempfile import TemporaryDirectory
 
 from rosbags.highlevel import AnyReader
 
+from spikevim_ros.replay.sqlite_recovery import recover_sqlite
 from spikevim_ros.sim.bagfile import typestore_for
 
 STORAGE_SUFFIXES = ('.mcap', '.db3')
@@ -48,31 +50,46 @@ def open_bag(path: str | Path, distro: str = 'jazzy') -> Iterator[AnyReader]:
     """
     Open a bag for reading; ``distro`` supplies definitions the bag does not embed.
 
-    An MCAP file whose end is missing (a recording cut short) is read front to back up to the
-    damage by :class:`DamagedMcap`, whose ``damage`` then says where it stopped.
+    A file whose end is missing (a recording cut short) is read up to the damage: MCAP front to
+    back by :class:`DamagedMcap`, sqlite3 through a copy of what is still readable
+    (``sqlite_recovery``). Either reader's ``damage`` then says what happened.
     """
     resolved = resolve_bag_path(path)
-    try:
-        reader = AnyReader([resolved], default_typestore=typestore_for(distro))
-        reader.open()
-    except Exception as exc:  # rosbags raises several unrelated types for corrupt input
-        mcap = _single_mcap(resolved)
-        if mcap is None:
-            raise BagError(f'{path}: cannot read bag: {exc}') from exc
-        reader = DamagedMcap(mcap, typestore_for(distro), f'{exc}')
-        if not reader.connections:
-            raise BagError(f'{path}: cannot read bag: {exc}') from exc
-    try:
+    with ExitStack() as stack:
+        try:
+            reader = AnyReader([resolved], default_typestore=typestore_for(distro))
+            reader.open()
+        except Exception as exc:  # rosbags raises several unrelated types for corrupt input
+            reader = _open_damaged(resolved, distro, f'{exc}', stack)
+            if reader is None:
+                raise BagError(f'{path}: cannot read bag: {exc}') from exc
+        stack.callback(reader.close)
         yield reader
-    finally:
-        reader.close()
 
 
-def _single_mcap(path: Path) -> Path | None:
+def _open_damaged(path: Path, distro: str, why: str, stack: ExitStack):
+    """Return a reader of the readable front of a damaged bag, or None."""
+    mcap = _single_storage(path, '.mcap')
+    if mcap is not None:
+        reader = DamagedMcap(mcap, typestore_for(distro), why)
+        return reader if reader.connections else None
+    db3 = _single_storage(path, '.db3')
+    if db3 is None:
+        return None
+    recovered = recover_sqlite(db3, Path(stack.enter_context(TemporaryDirectory())))
+    if recovered is None:
+        return None
+    reader = AnyReader([recovered[0]], default_typestore=typestore_for(distro))
+    reader.open()
+    reader.damage = f'{db3.name} is damaged ({why}; {recovered[1]} messages readable)'
+    return reader
+
+
+def _single_storage(path: Path, suffix: str) -> Path | None:
     if path.is_dir():
-        files = sorted(path.glob('*.mcap'))
+        files = sorted(path.glob(f'*{suffix}'))
         return files[0] if len(files) == 1 else None
-    return path if path.suffix == '.mcap' else None
+    return path if path.suffix == suffix else None
 
 
 @dataclass

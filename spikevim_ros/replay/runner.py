@@ -30,7 +30,7 @@ import numpy as np
 from tqdm import tqdm
 
 from spikevim_ros.camera_messages import camera_from_info, compressed_to_rgb, image_to_rgb
-from spikevim_ros.fix import STATUS_FIX, GeoFix
+from spikevim_ros.fix import STATUS_FIX, GeoFix, fix_from_navsat
 from spikevim_ros.geo import LocalFrame
 from spikevim_ros.gnss.state_message import gnss_state_fields
 from spikevim_ros.localization.query import search_path
@@ -39,7 +39,7 @@ from spikevim_ros.replay.bag_source import (COMPRESSED_TYPE, IMAGE_TYPE, BagErro
                                             iter_messages, open_bag, pick_topic, topic_types)
 from spikevim_ros.replay.metrics import (BAD, DROPPED, CoverageMeter, FrameCsvWriter,
                                          FrameRecord, spoofing_outcomes)
-from spikevim_ros.sim.bagfile import BagWriter, fix_from_navsat
+from spikevim_ros.sim.bagfile import BagWriter
 from spikevim_ros.sim.gnss_model import FaultInjector, GnssFault, denied_windows
 from spikevim_ros.sim.simulate import SimTopics
 

@@ -36,6 +36,7 @@ from std_msgs.msg import Float64
 
 from spikevim_ros.aircraft import AircraftInputs
 from spikevim_ros.aircraft.messages import feed_input, header_stamp
+from spikevim_ros.fix import fix_from_navsat
 from spikevim_ros.gnss import GnssMonitor, GnssStatus
 from spikevim_ros.gnss.state_message import gnss_state_fields
 from spikevim_ros.camera_messages import (ImageConversionError, camera_for_image,
@@ -44,7 +45,7 @@ from spikevim_ros.pipeline import FallbackPipeline, FrameOutput
 from spikevim_ros.ros import parameters
 from spikevim_ros.ros.diagnostics import ERROR, OK, WARN, Report, start_diagnostics
 from spikevim_ros.ros.image_conversion import select_image_converter
-from spikevim_ros.ros.navsat import fix_from_msg, fix_to_msg
+from spikevim_ros.ros.navsat import fix_to_msg
 from spikevim_ros.ros.time import stamp_to_seconds
 
 NODE_NAME = 'localizer'
@@ -355,7 +356,7 @@ class LocalizerNode(LifecycleNode):
         if pipeline is None:
             return
         now = self._now()
-        selected = pipeline.on_gnss(fix_from_msg(msg), now, self._inputs.odometry(now))
+        selected = pipeline.on_gnss(fix_from_navsat(msg), now, self._inputs.odometry(now))
         self._inputs.on_gnss_altitude(float(msg.altitude), header_stamp(msg), now,
                                       healthy=pipeline.status.ok)
         if selected is not None:
@@ -430,7 +431,7 @@ class LocalizerNode(LifecycleNode):
                 return
             self._outputs[name].publish(msg)
             if name == 'fix_selected':
-                self._feed_adapters(fix_from_msg(msg))
+                self._feed_adapters(fix_from_navsat(msg))
 
     def _feed_adapters(self, fix) -> None:
         separation = self._param('geoid_separation')

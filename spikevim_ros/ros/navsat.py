@@ -1,4 +1,4 @@
-"""Conversion between ``sensor_msgs/NavSatFix`` and :class:`spikevim_ros.fix.GeoFix`."""
+"""GeoFix -> ``sensor_msgs/NavSatFix`` (the other way is ROS-free: ``fix.fix_from_navsat``)."""
 
 from __future__ import annotations
 
@@ -6,17 +6,7 @@ import numpy as np
 from sensor_msgs.msg import NavSatFix
 
 from spikevim_ros.fix import GeoFix
-from spikevim_ros.ros.time import stamp_to_seconds, seconds_to_stamp
-
-
-def fix_from_msg(msg: NavSatFix) -> GeoFix:
-    """Convert a NavSatFix message to a GeoFix (NaNs are kept, never replaced)."""
-    return GeoFix(stamp=stamp_to_seconds(msg.header.stamp), latitude=msg.latitude,
-                  longitude=msg.longitude, altitude=msg.altitude, status=msg.status.status,
-                  covariance_enu=np.asarray(msg.position_covariance, dtype=np.float64
-                                            ).reshape(3, 3),
-                  covariance_type=msg.position_covariance_type, frame_id=msg.header.frame_id,
-                  service=msg.status.service)
+from spikevim_ros.ros.time import seconds_to_stamp
 
 
 def fix_to_msg(fix: GeoFix, service: int | None = None) -> NavSatFix:

@@ -236,19 +236,3 @@ def quaternion_from_matrix(rotation: np.ndarray) -> tuple[float, float, float, f
     norm = math.sqrt(sum(v * v for v in q))
     x, y, z, w = (v / norm for v in q)
     return (x, y, z, w) if w >= 0.0 else (-x, -y, -z, -w)
-
-
-def stamp_seconds(header) -> float:
-    """Return a typestore Header's stamp as float seconds."""
-    return header.stamp.sec + header.stamp.nanosec * 1e-9
-
-
-def fix_from_navsat(msg) -> GeoFix:
-    """Convert a typestore sensor_msgs/NavSatFix to a GeoFix (NaNs kept)."""
-    return GeoFix(stamp=stamp_seconds(msg.header), latitude=float(msg.latitude),
-                  longitude=float(msg.longitude), altitude=float(msg.altitude),
-                  status=int(msg.status.status),
-                  covariance_enu=np.asarray(msg.position_covariance, dtype=np.float64
-                                            ).reshape(3, 3),
-                  covariance_type=int(msg.position_covariance_type),
-                  frame_id=str(msg.header.frame_id), service=int(msg.status.service))

@@ -22,7 +22,8 @@ from spikevim_ros.encoder import build_encoder
 from spikevim_ros.gallery import GalleryBuildConfig, build_gallery
 from spikevim_ros.geo import horizontal_distance_m
 from spikevim_ros.georaster import load_rasters
-from spikevim_ros.localization import Localizer, LocalizerConfig
+from spikevim_ros.localization import Localizer
+from spikevim_ros.localization.types import offline_config
 from spikevim_ros.training.datasets import SyntheticCrossView
 
 
@@ -51,7 +52,7 @@ def localization_errors(weights: str, raster_path: str, tile_side: float, frames
     gallery = build_gallery([raster_path], work_dir / Path(weights).stem, encoder,
                             GalleryBuildConfig(tile_sides_m=(tile_side,), input_size=size,
                                                overwrite=True, progress=False))
-    config = LocalizerConfig()
+    config = offline_config()
     if top_k is not None:
         config = replace(config, top_k=top_k, rank_all_below=0)
     localizer = Localizer(gallery, encoder, config)
