@@ -28,6 +28,7 @@ from sim_scenarios import cross_date_flight, naip_gallery  # noqa: E402
 
 from spikevim_ros.replay.evaluate import run_replay  # noqa: E402
 from spikevim_ros.replay.pipeline_factory import gallery_world, load_pipeline  # noqa: E402
+from spikevim_ros.pipeline import PipelineConfig  # noqa: E402
 from spikevim_ros.replay.runner import ReplayOptions  # noqa: E402
 
 # (name, gallery date, flight date)
@@ -43,20 +44,24 @@ KEYS = ('mode', 'frames', 'frames_processed', 'frames_dropped', 'frames_encoder_
         'loss_declared', 'monitor_lost_windows_s')
 
 
-def run_scenario(name: str, work: Path, outage_s: float, budget: float | None) -> dict:
+def run_scenario(name: str, work: Path, outage_s: float, budget: float | None,
+                 motion: str = 'odometry') -> dict:
     """Build (or reuse) the gallery, fly, replay; return the headline metrics."""
     gallery_date, flight_date = SCENARIOS[name]
     gallery = naip_gallery(work, gallery_date)       # built once per --work folder
     for stale in (work / f'{name}_bag', work / f'{name}_replay'):   # a rerun in the same folder
         shutil.rmtree(stale, ignore_errors=True)
     summary = cross_date_flight(work / f'{name}_bag', flight_date, outage_s)
-    pipeline, loaded = load_pipeline(gallery)
+    pipeline, loaded = load_pipeline(
+        gallery, pipeline_config=PipelineConfig(visual_odometry=motion != 'none'))
     started = time.perf_counter()
+    odom_topic = ReplayOptions.odom_topic if motion == 'odometry' else ''
     result = run_replay(summary.bag, pipeline, work / f'{name}_replay',
-                        ReplayOptions(frame_budget_s=budget, progress=False),
+                        ReplayOptions(frame_budget_s=budget, odom_topic=odom_topic,
+                                      progress=False),
                         world=gallery_world(loaded), plots=False)
     metrics = {key: result.metrics.get(key) for key in KEYS}
-    metrics.update(gallery_date=gallery_date, flight_date=flight_date,
+    metrics.update(gallery_date=gallery_date, flight_date=flight_date, motion=motion,
                    replay_wall_s=time.perf_counter() - started)
     return metrics
 
@@ -69,6 +74,10 @@ def main() -> int:
     parser.add_argument('--outage', type=float, default=150.0, help='GNSS silence (s)')
     parser.add_argument('--frame-budget', type=float, default=None,
                         help='fixed processing time per frame (default: measured)')
+    parser.add_argument('--motion', choices=('odometry', 'visual', 'none'), default='odometry',
+                        help="what moves the search prior between fixes: the bag's autopilot "
+                             'odometry (default), the visual odometry (odometry topic left '
+                             'out), or nothing (a disc growing at 15 m/s)')
     parser.add_argument('--work', type=Path, default=None,
                         help='folder for galleries, bags and replays (default: temporary)')
     parser.add_argument('--out', type=Path, default=ROOT / 'bench_results' / 'cross_date.json')
@@ -78,7 +87,7 @@ def main() -> int:
         work = args.work or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
         for name in args.only or list(SCENARIOS):
-            results[name] = run_scenario(name, work, args.outage, args.frame_budget)
+            results[name] = run_scenario(name, work, args.outage, args.frame_budget, args.motion)
             print(name, json.dumps(results[name]), flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + '\n')

@@ -22,6 +22,7 @@ from spikevim_ros.geo import LocalFrame, horizontal_distance_m
 from spikevim_ros.gnss import GnssMonitor, GnssStatus
 from spikevim_ros.localization.query import search_path
 from spikevim_ros.localization.types import LocalizationResult, Prior
+from spikevim_ros.motion import VisualOdometry
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,8 @@ class PipelineConfig:
     confirm_above_radius_m: float = 500.0  # a match found with no prior or a wider one is
     #                                        published only once a second frame agrees with it
     confirm_within_s: float = 10.0      # ... within this time
+    visual_odometry: bool = True        # without an odometry input, measure the motion between
+    #                                     frames with the camera (motion/visual_odometry.py)
 
     def __post_init__(self) -> None:
         """Refuse non-finite values and non-positive radii or sigmas, naming the field."""
@@ -81,21 +84,24 @@ class _Anchor:
     odometry: Odometry | None = None    # the odometry when this position was trusted
 
 
-def _combine_discs(a: tuple[float, float, float], b: tuple[float, float, float]
-                   ) -> tuple[float, float, float]:
+def _combine_discs(a: tuple[float, float, float], b: tuple[float, float, float],
+                   a_is_newer: bool = False) -> tuple[float, float, float]:
     """
     Return one search disc (lat, lon, radius) from two trusted discs ``a`` and ``b``.
 
     When one disc lies inside the other, the position is in both, hence in the smaller one
     (a fresh vision fix inside the growing disc of an old GNSS fix keeps the search small during
-    a long outage). When they disagree, the smallest disc containing both is searched.
+    a long outage). The same holds when ``a`` comes from a verified vision fix newer than ``b``
+    (GNSS has gone quiet since) and the discs overlap: an aircraft flying away at full speed
+    keeps its fixes at the edge of the old disc, never inside it. When they disagree, the
+    smallest disc containing both is searched (a GNSS jump never hides the true position).
     """
     frame = LocalFrame(a[0], a[1])
     east, north = (float(v) for v in frame.to_en(b[0], b[1]))
     distance = math.hypot(east, north)
     if distance + b[2] <= a[2]:
         return b
-    if distance + a[2] <= b[2]:
+    if distance + a[2] <= b[2] or (a_is_newer and distance <= a[2] + b[2]):
         return a
     radius = 0.5 * (distance + a[2] + b[2])
     along = (radius - a[2]) / distance
@@ -114,6 +120,7 @@ class FallbackPipeline:
         self._lock = threading.Lock()
         self._vision_anchor: _Anchor | None = None
         self._candidate: _Anchor | None = None   # an unconfirmed match awaiting a second frame
+        self.visual_odometry = VisualOdometry()
         self._status: GnssStatus | None = None
         self._latest_now = -math.inf
         self._gnss_odometry: tuple[float, Odometry | None] = (math.nan, None)
@@ -160,8 +167,8 @@ class FallbackPipeline:
                  attitude_deg: tuple[float, float, float] | None = None,
                  frame_id: str = 'camera', odometry: Odometry | None = None) -> FrameOutput:
         """Localize one RGB frame stamped ``stamp`` (processed at clock time ``now``)."""
-        result, prior = self.localize(image_rgb, now, altitude_agl, camera, attitude_deg,
-                                      odometry)
+        result, prior, odometry = self.localize(image_rgb, now, altitude_agl, camera,
+                                                attitude_deg, odometry)
         return self.conclude(result, prior, stamp, now, altitude_agl,
                              attitude_known=attitude_deg is not None, frame_id=frame_id,
                              odometry=odometry,
@@ -171,14 +178,23 @@ class FallbackPipeline:
                  camera: PinholeCamera | None = None,
                  attitude_deg: tuple[float, float, float] | None = None,
                  odometry: Odometry | None = None
-                 ) -> tuple[LocalizationResult, Prior | None]:
-        """First half of :meth:`on_frame`: the slow localization with the prior at ``now``."""
+                 ) -> tuple[LocalizationResult, Prior | None, Odometry | None]:
+        """
+        First half of :meth:`on_frame`: the slow localization with the prior at ``now``.
+
+        Without an ``odometry`` input the frame's visual odometry stands in (when enabled);
+        returns the result, the prior and the odometry used, which :meth:`conclude` takes.
+        """
+        if odometry is None and self.config.visual_odometry:
+            odometry = self.visual_odometry.update(image_rgb, now, altitude_agl, camera)
+            if attitude_deg is not None:     # the camera yaw is the image-up heading
+                self.visual_odometry.set_heading(attitude_deg[0])
         with self._lock:
             self._latest_now = max(self._latest_now, now)
             prior = self._prior(now, self.monitor.evaluate(now), odometry)
         result = self.localizer.localize(image_rgb, prior=prior, altitude_agl=altitude_agl,
                                          camera=camera, attitude_deg=attitude_deg)
-        return result, prior
+        return result, prior, odometry
 
     def conclude(self, result: LocalizationResult, prior: Prior | None, stamp: float,
                  now: float, altitude_agl: float | None = None, attitude_known: bool = False,
@@ -195,6 +211,8 @@ class FallbackPipeline:
                 if unconfirmed:
                     result = replace(result, fix=False, reason=unconfirmed)
                     vision = None
+            if vision is not None and result.verified and not attitude_known:
+                self.visual_odometry.set_heading(result.heading_deg)   # of the image's up axis
             if vision is not None:
                 self.monitor.on_vision(vision, now, confident=bool(result.verified))
                 if result.verified:
@@ -235,12 +253,14 @@ class FallbackPipeline:
 
     def _prior(self, now: float, status: GnssStatus, odometry: Odometry | None
                ) -> Prior | None:
-        discs = [self._disc(a, now, odometry) for a in self._anchors(status)]
+        anchors = self._anchors(status)          # the vision anchor first, if any
+        discs = [self._disc(a, now, odometry) for a in anchors]
         if not discs:
             return None
         lat, lon, radius = discs[0]
         if len(discs) == 2:
-            lat, lon, radius = _combine_discs(discs[0], discs[1])
+            lat, lon, radius = _combine_discs(discs[0], discs[1],
+                                              a_is_newer=anchors[0].time > anchors[1].time)
         if radius > self.config.prior_max_radius_m:
             return None
         return Prior(lat, lon, radius)

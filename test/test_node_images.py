@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+import cv2
 import numpy as np
 import pytest
 
@@ -63,4 +64,22 @@ def test_full_hd_bgr8_at_10_hz_reaches_the_node(world, feeder,  # noqa: F811
     sent = stream_full_hd(feeder, publisher)
     assert feeder.spin_until(lambda: received_count(feeder) >= 0.9 * sent, 20.0), \
         f'{received_count(feeder)} of {sent} 1920x1080 frames reached the node'
+    assert proc.poll() is None
+
+
+def test_jpeg_over_three_megabytes_reaches_the_node(world, feeder, ros_process):  # noqa: F811
+    proc = ros_process('spikevim_ros.ros.localizer_node', '--ros-args',
+                       '-p', f'gallery_dir:={world[0]}', '-p', 'max_frame_rate:=0.2',
+                       '-p', 'diagnostics_period:=0.3')
+    assert feeder.transition('configure'), proc.stdout.read() if proc.poll() else 'configure'
+    assert feeder.transition('activate')
+    noise = np.random.default_rng(2).integers(0, 256, (1536, 2048, 3), dtype=np.uint8)
+    assert len(cv2.imencode('.jpg', noise, [cv2.IMWRITE_JPEG_QUALITY, 95])[1]) > 3_000_000
+    assert feeder.spin_until(lambda: feeder.compressed_pub.get_subscription_count() > 0, 30.0)
+    feeder.spin_for(1.0)
+    for _ in range(5):
+        feeder.publish_frame(noise, 'jpeg')      # encoded at quality 95 as above
+        feeder.spin_for(0.5)
+    assert feeder.spin_until(lambda: received_count(feeder) >= 4, 20.0), \
+        f'{received_count(feeder)} of 5 JPEGs over 3 MB reached the node'
     assert proc.poll() is None

@@ -12,6 +12,7 @@ from spikevim_ros.fix import (COVARIANCE_TYPE_APPROXIMATED, COVARIANCE_TYPE_DIAG
                               STATUS_FIX, STATUS_NO_FIX, GeoFix)
 from spikevim_ros.geo import horizontal_distance_m
 from spikevim_ros.gnss import GnssHealth, GnssMonitor, GnssMonitorConfig
+from spikevim_ros.aircraft.odometry import Odometry
 from spikevim_ros.pipeline import FallbackPipeline, PipelineConfig
 
 GNSS_ALTITUDE = 312.5
@@ -166,11 +167,16 @@ def test_search_disc_is_the_inner_one_when_trusted_discs_nest():
     assert radius == pytest.approx(0.5 * (gap + 110.0 + 100.0), rel=3e-3)  # sphere vs WGS-84
     assert horizontal_distance_m(lat, lon, fresh_vision[0], fresh_vision[1]) + 110.0 \
         == pytest.approx(radius, rel=3e-3)
+    # GNSS quiet for 60 s, the aircraft 900 m on at full speed: its fix sits at the old disc's
+    # edge, overlapping it; a newer verified vision fix then bounds the search alone
+    edge = (55.5503, 38.2474, 110.0)
+    assert horizontal_distance_m(edge[0], edge[1], old_gnss[0], old_gnss[1]) + 110.0 > 900.0
+    assert _combine_discs(edge, old_gnss, a_is_newer=True) == edge
+    assert _combine_discs(edge, old_gnss)[2] > 900.0               # GNSS newer: both held
+    assert _combine_discs(fresh_vision, spoofed, a_is_newer=True)[2] > 110.0   # disagree
 
 
 def test_prior_moves_with_valid_odometry():
-    from spikevim_ros.aircraft.odometry import Odometry
-
     lat, lon = 47.0, 8.0
     pipe = FallbackPipeline(None, GnssMonitor(), PipelineConfig(
         prior_radius_m=50.0, prior_growth_m_s=15.0, odometry_drift=0.05))
@@ -206,3 +212,19 @@ def test_encoder_frames_go_down_the_ranking_then_start_over(world):
     repeat = next(k for k, tile in enumerate(aligned) if tile in aligned[:k])
     assert repeat >= 2 and aligned[repeat] == aligned[0]
     assert len(set(aligned[:repeat])) == repeat
+
+
+def test_visual_odometry_stands_in_without_an_odometry_input(world):
+    localizer, raster = world
+    pipe = make_pipeline(localizer)
+    first, lat, lon = view(raster, -10.0, 0.0)
+    feed_good(pipe, lat, lon, 0.5, 3)                     # a prior: the match is published
+    result, prior, odometry = pipe.localize(first, 1.0, ALTITUDE_AGL, CAMERA)
+    assert odometry is None and result.verified          # no heading yet: nothing to move with
+    assert pipe.conclude(result, prior, 1.0, 1.0, ALTITUDE_AGL).vision_fix is not None
+    second, _, _ = view(raster, 0.0, 0.0)
+    _, _, odometry = pipe.localize(second, 2.0, ALTITUDE_AGL, CAMERA)
+    assert odometry is not None and pipe.visual_odometry.problem is None
+    np.testing.assert_allclose(odometry.position[:2], [10.0, 0.0], atol=1.5)
+    given = Odometry(np.array([1.0, 2.0, 3.0]), np.zeros(3))
+    assert pipe.localize(second, 3.0, ALTITUDE_AGL, CAMERA, None, given)[2] is given

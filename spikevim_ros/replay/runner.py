@@ -405,7 +405,8 @@ class _ReplayRun:
             altitude, camera, attitude = self.aircraft.frame_inputs(
                 now, image.shape[1], image.shape[0], self.camera)
             odometry = self.aircraft.inputs.odometry(now)
-            result, prior = self.pipe.localize(image, now, altitude, camera, attitude, odometry)
+            result, prior, odometry = self.pipe.localize(image, now, altitude, camera, attitude,
+                                                         odometry)
         except Exception as exc:  # one bad frame must never stop the replay (nor the node)
             self.skip_frame(message, BAD, f'{type(exc).__name__}: {exc}')
             return

@@ -150,6 +150,9 @@ PARAMETERS: tuple[ParamSpec, ...] = (
               'the vision fix covariance', 'deg', 0.0, 45.0, target='pipeline.tilt_sigma_deg'),
     ParamSpec('attitude_sigma', 0.5, 'Error of a given camera attitude (1-sigma per axis)',
               'deg', 0.0, 45.0, target='pipeline.attitude_sigma_deg'),
+    ParamSpec('visual_odometry', True, 'Without a valid odom input, measure the motion between '
+              'frames with the camera and move the search prior with it',
+              target='pipeline.visual_odometry'),
     # autopilot adapters
     ParamSpec('geoid_separation', 0.0, 'Ellipsoid minus geoid height at the site (NMEA and '
               'GPS_INPUT altitudes are above mean sea level)', 'm', -120.0, 120.0),
