@@ -42,6 +42,8 @@ class PipelineConfig:
     confirm_within_s: float = 10.0      # ... within this time
     visual_odometry: bool = True        # without an odometry input, measure the motion between
     #                                     frames with the camera (motion/visual_odometry.py)
+    publish_dead_reckoning: bool = False  # a frame without a vision fix gives the last verified
+    #                                       fix moved by the odometry, its covariance grown
 
     def __post_init__(self) -> None:
         """Refuse non-finite values and non-positive radii or sigmas, naming the field."""
@@ -70,6 +72,7 @@ class FrameOutput:
     prior: Prior | None = None      # the search prior that was used
     covariance_terms_m: dict[str, float] = field(default_factory=dict)  # vision fix, 1-sigma
     search_path: str = ''           # in_flight, heading_search or scale_search (query.py)
+    dead_reckoned: GeoFix | None = None  # published on ~/fix when enabled and no vision fix
 
 
 ODOMETRY_BIAS_M_S = 0.5   # odometry velocity error allowed on top of the drift (prior growth)
@@ -219,12 +222,40 @@ class FallbackPipeline:
                     self._vision_anchor = _Anchor(vision.latitude, vision.longitude,
                                                   vision.horizontal_sigma_m, now, odometry)
             self._status = self.monitor.evaluate(now)
-            selected = vision if vision is not None and not self._status.ok else None
+            dead = None
+            if vision is None and self.config.publish_dead_reckoning:
+                dead = self._dead_reckoned(stamp, now, odometry, frame_id, altitude_agl, result)
+            own = vision if vision is not None else dead
+            selected = own if own is not None and not self._status.ok else None
             terms = {} if vision is None else \
                 dict(result.covariance_terms_m, tilt=math.sqrt(tilt_m2))
             return FrameOutput(result=result, vision_fix=vision, selected=selected,
                                gnss_status=self._status, prior=prior, covariance_terms_m=terms,
-                               search_path=path)
+                               search_path=path, dead_reckoned=dead)
+
+    def _dead_reckoned(self, stamp: float, now: float, odometry: Odometry | None,
+                       frame_id: str, altitude_agl: float | None,
+                       result: LocalizationResult) -> GeoFix | None:
+        """
+        Return the last verified fix moved by the odometry since, or None without one.
+
+        Its 1-sigma grows from the fix's by ``odometry_drift`` x the distance moved and
+        0.5 m/s x the time since (added in quadrature), the rates the search prior uses.
+        """
+        anchor = self._vision_anchor
+        then = anchor.odometry if anchor is not None else None
+        if then is None or odometry is None or odometry.epoch != then.epoch:
+            return None
+        east, north = (float(v) for v in odometry.position[:2] - then.position[:2])
+        lat, lon = LocalFrame(anchor.latitude, anchor.longitude).to_latlon(east, north)
+        sigma = math.sqrt(anchor.sigma_m ** 2
+                          + (self.config.odometry_drift * math.hypot(east, north)) ** 2
+                          + (ODOMETRY_BIAS_M_S * max(now - anchor.time, 0.0)) ** 2)
+        cov = np.diag([sigma ** 2, sigma ** 2, self.config.vertical_sigma_m ** 2])
+        return GeoFix(stamp=stamp, latitude=float(lat), longitude=float(lon),
+                      altitude=self._altitude(altitude_agl, result), status=STATUS_FIX,
+                      covariance_enu=cov, covariance_type=COVARIANCE_TYPE_APPROXIMATED,
+                      frame_id=frame_id)
 
     def _needs_confirmation(self, prior: Prior | None) -> bool:
         return prior is None or prior.radius_m > self.config.confirm_above_radius_m

@@ -14,6 +14,7 @@ import pytest
 from rosbags.typesys import Stores, get_typestore
 
 from spikevim_ros.camera_messages import ImageConversionError, image_to_rgb
+from spikevim_ros.pipeline import PipelineConfig
 from spikevim_ros.replay.bag_source import BagError, pick_topic, resolve_bag_path
 from spikevim_ros.replay.evaluate import run_replay
 from spikevim_ros.replay.metrics import (CoverageMeter, FrameRecord, error_stats,
@@ -234,6 +235,22 @@ def test_every_other_failed_frame_is_half_available(gallery, short_bag, tmp_path
     assert metrics['outage_fix_fraction'] == 0.5
     confident = [r.vision_confident for r in result.trace.records if r.has_vision_fix]
     assert confident == [False, True, False, True, False, True, False]
+
+
+def test_dead_reckoning_fills_failed_frames_without_counting_as_vision(gallery, short_bag,
+                                                                     tmp_path):
+    pipeline, _ = load_pipeline(gallery, pipeline_config=PipelineConfig(
+        publish_dead_reckoning=True))
+    pipeline.localizer = _Flaky(pipeline.localizer)
+    result = run_replay(short_bag, pipeline, tmp_path / 'out',
+                        ReplayOptions(offline=True, progress=False), plots=False)
+    metrics = result.metrics
+    assert metrics['outage_fix_fraction'] == 0.5          # extrapolations are not vision fixes
+    dead = [r for r in result.trace.records if r.in_outage and not r.has_vision_fix]
+    assert len(dead) == 3 and all(math.isfinite(r.dead_reckoned_east) for r in dead)
+    assert metrics['dead_reckoned_error_in_outage']['count'] == 3
+    assert all(r.dead_reckoned_error_m < 2.0 * r.dead_reckoned_sigma_m for r in dead)
+    assert all(r.selected_source == 'dead_reckoning' for r in dead)
 
 
 def _copy_bag(source, target, change):

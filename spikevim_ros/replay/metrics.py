@@ -54,6 +54,9 @@ class FrameRecord:
     latency_s: float = math.nan    # published - image stamp (waiting + processing)
     search_path: str = ''          # in_flight, heading_search or scale_search (inputs known)
     encoder_ran: bool = False      # the encoder ranked the map (no small prior window)
+    dead_reckoned_east: float = math.nan   # the dead-reckoned fix (publish_dead_reckoning)
+    dead_reckoned_north: float = math.nan
+    dead_reckoned_sigma_m: float = math.nan
     result: str = ''               # the localizer's (or the confirmation's) verdict
 
     @property
@@ -73,13 +76,20 @@ class FrameRecord:
         return math.hypot(self.vision_east - self.truth_east, self.vision_north - self.truth_north)
 
     @property
+    def dead_reckoned_error_m(self) -> float:
+        """Return the horizontal error of the dead-reckoned fix (NaN without one)."""
+        return math.hypot(self.dead_reckoned_east - self.truth_east,
+                          self.dead_reckoned_north - self.truth_north)
+
+    @property
     def selected_error_m(self) -> float:
         """Return the horizontal error of the published (selected) fix."""
         return math.hypot(self.selected_east - self.truth_east,
                           self.selected_north - self.truth_north)
 
 
-CSV_COLUMNS = [f.name for f in fields(FrameRecord)] + ['vision_error_m', 'selected_error_m']
+CSV_COLUMNS = [f.name for f in fields(FrameRecord)] + ['vision_error_m', 'selected_error_m',
+                                                        'dead_reckoned_error_m']
 
 
 class FrameCsvWriter:
@@ -95,6 +105,7 @@ class FrameCsvWriter:
         row = asdict(record)
         row['vision_error_m'] = record.vision_error_m
         row['selected_error_m'] = record.selected_error_m
+        row['dead_reckoned_error_m'] = record.dead_reckoned_error_m
         self._csv.writerow([_csv_value(row[c]) for c in CSV_COLUMNS])
 
     def close(self) -> None:
@@ -220,8 +231,18 @@ def summarize(records: list[FrameRecord], events: dict) -> dict:
         'vision_error_in_outage': error_stats(r.vision_error_m for r in outage),
         'selected_error': error_stats(r.selected_error_m for r in records),
         'selected_error_in_outage': error_stats(r.selected_error_m for r in outage),
+        'dead_reckoned_error_in_outage': error_stats(r.dead_reckoned_error_m for r in outage),
+        'dead_reckoned_inside_2sigma': _share(
+            r.dead_reckoned_error_m <= 2.0 * r.dead_reckoned_sigma_m for r in outage
+            if math.isfinite(r.dead_reckoned_error_m)),
         'covariance_consistency': consistency(records),
         'processing_time_s': _spread(r.processing_s for r in processed),
         'latency_s': _spread(r.latency_s for r in processed),
         **events,
     }
+
+
+def _share(flags) -> float | None:
+    """Return the share of True among ``flags`` (None when there are none)."""
+    values = list(flags)
+    return sum(values) / len(values) if values else None

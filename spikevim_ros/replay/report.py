@@ -59,6 +59,14 @@ def key_rows(metrics: dict) -> list[tuple[str, str]]:
          f"{_fmt(latency.get('median'), ' s', 3)} / {_fmt(latency.get('p95'), ' s', 3)} / "
          f"{_fmt(latency.get('max'), ' s', 3)}"),
     ]
+    dead = metrics.get('dead_reckoned_error_in_outage') or {}
+    if dead.get('count'):
+        inside = metrics.get('dead_reckoned_inside_2sigma')
+        rows.append(('dead-reckoned fixes while denied (not counted as vision): count, error '
+                     'median / p95, inside 2-sigma',
+                     f"{dead['count']}, {_fmt(dead.get('median_m'), ' m')} / "
+                     f"{_fmt(dead.get('p95_m'), ' m')}, "
+                     f"{'n/a' if inside is None else f'{100.0 * inside:.0f} %'}"))
     if metrics.get('truncated'):
         rows.append(('bag', metrics['truncated']))
     for bad in metrics.get('bad_frames', [])[:MAX_BAD_ROWS]:

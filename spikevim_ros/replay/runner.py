@@ -432,11 +432,16 @@ class _ReplayRun:
                                     path=job.search_path)
         self.aircraft.note(output)
         self.note_status(output.gnss_status)
-        vision = output.vision_fix
-        if vision is not None:
-            self.write_fix('fix', now, vision)
-        self.note_selected(output.selected, 'vision' if output.selected is not None
-                           and output.selected is vision else 'gnss', now)
+        vision, dead = output.vision_fix, output.dead_reckoned
+        for own in (vision, dead):
+            if own is not None:
+                self.write_fix('fix', now, own)
+        source = 'gnss'
+        if output.selected is not None and output.selected is vision:
+            source = 'vision'
+        elif output.selected is not None and output.selected is dead:
+            source = 'dead_reckoning'
+        self.note_selected(output.selected, source, now)
         record = self.new_record(job.stamp)
         record.processing_s = job.processing_s
         record.published_t = now - self.start
@@ -467,6 +472,11 @@ class _ReplayRun:
     def fill_output(self, record: FrameRecord, output, vision: GeoFix | None,
                     now: float) -> None:
         record.result = output.result.reason
+        dead = output.dead_reckoned
+        if dead is not None:
+            record.dead_reckoned_east, record.dead_reckoned_north = self.to_en(dead.latitude,
+                                                                               dead.longitude)
+            record.dead_reckoned_sigma_m = dead.horizontal_sigma_m
         record.search_path = output.search_path
         record.encoder_ran = output.result.encoder_ran
         if vision is not None and vision.has_position:
@@ -540,7 +550,8 @@ class _ReplayRun:
         if fix is None:
             return
         self.published = (now, source, fix)
-        self.coverage.published(now - self.start, fix.stamp - self.start)
+        if source != 'dead_reckoning':    # covered time: by fixes measured, not extrapolated
+            self.coverage.published(now - self.start, fix.stamp - self.start)
         self.write_fix('fix_selected', now, fix)
         if source == 'vision' and self.fallback_latencies and \
                 self.fallback_latencies[-1] is None and self.lost and \

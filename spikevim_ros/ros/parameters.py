@@ -153,6 +153,10 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec('visual_odometry', True, 'Without a valid odom input, measure the motion between '
               'frames with the camera and move the search prior with it',
               target='pipeline.visual_odometry'),
+    ParamSpec('publish_dead_reckoning', False, 'A frame without a vision fix publishes the last '
+              'verified fix moved by the odometry on ~/fix (and ~/fix_selected while GNSS is '
+              'lost), its covariance grown with distance and time', target='pipeline.'
+              'publish_dead_reckoning'),
     # autopilot adapters
     ParamSpec('geoid_separation', 0.0, 'Ellipsoid minus geoid height at the site (NMEA and '
               'GPS_INPUT altitudes are above mean sea level)', 'm', -120.0, 120.0),
