@@ -237,10 +237,9 @@ def test_every_other_failed_frame_is_half_available(gallery, short_bag, tmp_path
     assert confident == [False, True, False, True, False, True, False]
 
 
-def test_dead_reckoning_fills_failed_frames_without_counting_as_vision(gallery, short_bag,
-                                                                     tmp_path):
-    pipeline, _ = load_pipeline(gallery, pipeline_config=PipelineConfig(
-        publish_dead_reckoning=True))
+def test_dead_reckoning_fills_failed_frames_apart_from_vision(gallery, short_bag, tmp_path):
+    config = PipelineConfig(publish_dead_reckoning=True)
+    pipeline, _ = load_pipeline(gallery, pipeline_config=config)
     pipeline.localizer = _Flaky(pipeline.localizer)
     result = run_replay(short_bag, pipeline, tmp_path / 'out',
                         ReplayOptions(offline=True, progress=False), plots=False)

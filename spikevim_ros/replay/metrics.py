@@ -88,8 +88,8 @@ class FrameRecord:
                           self.selected_north - self.truth_north)
 
 
-CSV_COLUMNS = [f.name for f in fields(FrameRecord)] + ['vision_error_m', 'selected_error_m',
-                                                        'dead_reckoned_error_m']
+CSV_COLUMNS = [f.name for f in fields(FrameRecord)] + [
+    'vision_error_m', 'selected_error_m', 'dead_reckoned_error_m']
 
 
 class FrameCsvWriter:
