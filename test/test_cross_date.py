@@ -44,6 +44,9 @@ def test_cross_date_flight_is_replayed_and_counted(replayed):
     assert metrics['outage_fix_fraction'] >= 0.9
     assert metrics['vision_error']['median_m'] < 3.0 * 5.0
     assert metrics['vision_error']['p95_m'] < 3.0 * 10.4
+    # the covariance across dates: measured 93 % of the errors inside 2-sigma (ideal 86 %)
+    inside = metrics['covariance_consistency']['inside_2sigma']
+    assert 0.80 <= inside < 1.0, metrics['covariance_consistency']
     # no wrong lock is published: every fix within 50 m or its own 3 sigma
     for record in replayed.trace.records:
         if record.has_vision_fix:

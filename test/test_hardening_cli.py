@@ -95,6 +95,12 @@ def test_frame_budget_stops_the_search_after_one_window_and_says_so(world):
     result = strict.localize(noise, Prior(tile.lat, tile.lon, 50.0))   # scale searched too
     assert not result.encoder_ran
     assert not result.fix and 'frame budget of 0 s reached' in result.reason
+    # shutting down: the frame in progress stops at its next check, the first window included
+    strict.config.reacquire_budget_s = 60.0
+    strict.cancel()
+    result = strict.localize(noise, None, ALTITUDE_AGL, CAMERA)
+    assert not result.fix and 'frame budget' in result.reason
+    assert result.timings_ms['coarse'] + result.timings_ms['refine'] < 100.0
 
 
 def test_cli_altitude_1e9_fails_fast_with_one_line(world):

@@ -63,7 +63,7 @@ def test_bad_input_warns_while_node_keeps_publishing(case, world, feeder, ros_pr
         status = diagnostic(feeder, 'aircraft')
         return status is not None and status.level == DiagnosticStatus.WARN \
             and prefix in status.message
-    assert feeder.spin_until(warned, 10.0), diagnostic(feeder, 'aircraft')
+    assert feeder.spin_until(warned, 30.0), diagnostic(feeder, 'aircraft')
     assert words in diagnostic(feeder, 'aircraft').message
     stamp = feeder.publish_frame(image)           # still localizing
     wait_output(feeder, 'fix', stamp, proc)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections import deque
 
@@ -38,8 +39,13 @@ class Localizer:
         self._footprints = geometric_range(sides[0] * lo, sides[-1] * hi, self.config.scale_step)
         self._fields = MapFields(gallery.raster)
         self._valid_bounds: dict[int, tuple[float, float, float, float]] = {}
+        self._cancel = threading.Event()
         # per recent encoder frame: the windows it aligned to the end without a match
         self._unmatched: deque[list] = deque(maxlen=max(self.config.retry_after_frames, 0))
+
+    def cancel(self) -> None:
+        """Stop the frame in progress (and all later ones) at the next check: shutdown."""
+        self._cancel.set()
 
     def localize(self, image_rgb: np.ndarray, prior: Prior | None = None,
                  altitude_agl: float | None = None, camera: PinholeCamera | None = None,
@@ -78,11 +84,11 @@ class Localizer:
         windows = self._prior_windows(prior, subset, geometry) if prior is not None else None
         scores = None
         if windows is None:
-            budget = FrameBudget(started, self.config.reacquire_budget_s)
+            budget = FrameBudget(started, self.config.reacquire_budget_s, self._cancel)
             ids, scores = self._retrieve(geometry.rgb, subset)
             windows = self._windows(ids, geometry)
         else:
-            budget = FrameBudget(started, self.config.frame_budget_s)
+            budget = FrameBudget(started, self.config.frame_budget_s, self._cancel)
             ids = np.array([w[0] for w in windows])
         lap('retrieval')
         best, unmatched, aligned = self._search(windows, geometry, budget, timings)
@@ -175,7 +181,7 @@ class Localizer:
             aligned.append(window[0])
             before = best
             started = time.perf_counter()
-            placements = self._coarse(window, geometry, None if first else budget)
+            placements = self._coarse(window, geometry, budget, exempt=first)
             middle = time.perf_counter()
             best = self._verify(placements, geometry, budget, best,
                                 self.config.max_refinements if first else 0)
@@ -188,14 +194,14 @@ class Localizer:
                 break
         return best, unmatched, aligned
 
-    def _coarse(self, window: tuple, geometry: QueryGeometry, budget: 'FrameBudget | None'
-                ) -> list:
-        """Return (score, tile id, placement) of one window's coarse peaks (None: no budget)."""
+    def _coarse(self, window: tuple, geometry: QueryGeometry, budget: 'FrameBudget',
+                exempt: bool = False) -> list:
+        """Return one window's (score, tile id, placement) peaks; ``exempt``: no time limit."""
         tile_id, raster_no, centre, side = window
         placements = []
         extent = geometry.plane_extent()
         for mpu in geometry.metres_per_unit:
-            if budget is not None and budget.spent():
+            if budget.cancelled() or (not exempt and budget.spent()):
                 break
             gsd = mpu * extent / self.config.coarse_px
             cut = self._fields.window(raster_no, centre, side, gsd) \
@@ -214,7 +220,7 @@ class Localizer:
         count = self.config.max_refinements if self._scale_known(geometry) else \
             self.config.max_refinements_kidnapped
         for tried, (_, tile_id, placement) in enumerate(placements[:count]):
-            if tried >= at_least and budget.spent():
+            if budget.cancelled() or (tried >= at_least and budget.spent()):
                 break
             alignment = self._refine(placement, geometry)
             if alignment is None or (best is not None and alignment.inliers <= best[0].inliers):
@@ -401,14 +407,20 @@ class Localizer:
 class FrameBudget:
     """A per-frame time limit: stages check it and stop early, keeping what they found."""
 
-    def __init__(self, started: float, seconds: float) -> None:
+    def __init__(self, started: float, seconds: float,
+                 cancel: threading.Event | None = None) -> None:
         self.seconds = seconds
         self._deadline = started + seconds
+        self._cancel = cancel
         self.exceeded = False
 
+    def cancelled(self) -> bool:
+        """Return True once the owner asked all work to stop (shutdown)."""
+        return self._cancel is not None and self._cancel.is_set()
+
     def spent(self) -> bool:
-        """Return True (and remember it) once the frame's time is used up."""
-        self.exceeded = self.exceeded or time.perf_counter() > self._deadline
+        """Return True (and remember it) once the frame's time is used up or work cancelled."""
+        self.exceeded = self.exceeded or self.cancelled() or time.perf_counter() > self._deadline
         return self.exceeded
 
 

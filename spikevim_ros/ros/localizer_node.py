@@ -363,6 +363,12 @@ class LocalizerNode(LifecycleNode):
             self._publish('fix_selected', msg)
         self._publish_state(pipeline.status)
 
+    def cancel_work(self) -> None:
+        """Make the frame being localized stop at its next check (shutting down)."""
+        pipeline = self._pipeline
+        if pipeline is not None:
+            pipeline.localizer.cancel()
+
     def _check_gnss(self) -> None:
         pipeline = self._pipeline
         if pipeline is not None:
@@ -572,6 +578,7 @@ def main(args: list[str] | None = None) -> int:
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
+        node.cancel_work()          # a frame in progress stops at its next check
         executor.shutdown()
         node.destroy_node()
         rclpy.try_shutdown()
