@@ -74,6 +74,11 @@ class FrameOutput:
     search_path: str = ''           # in_flight, heading_search or scale_search (query.py)
     dead_reckoned: GeoFix | None = None  # published on ~/fix when enabled and no vision fix
 
+    @property
+    def own_fix(self) -> GeoFix | None:
+        """Return what ~/fix carries: the vision fix, else the dead-reckoned one (or None)."""
+        return self.vision_fix if self.vision_fix is not None else self.dead_reckoned
+
 
 ODOMETRY_BIAS_M_S = 0.5   # odometry velocity error allowed on top of the drift (prior growth)
 
@@ -85,6 +90,20 @@ class _Anchor:
     sigma_m: float
     time: float
     odometry: Odometry | None = None    # the odometry when this position was trusted
+
+
+def _moved(anchor: _Anchor, odometry: Odometry | None) -> tuple[float, float, float] | None:
+    """
+    Return (lat, lon, distance moved) of ``anchor`` carried by the odometry since it was trusted.
+
+    None when either odometry is missing or the odometry frame changed (another epoch) since.
+    """
+    then = anchor.odometry
+    if odometry is None or then is None or odometry.epoch != then.epoch:
+        return None
+    east, north = (float(v) for v in odometry.position[:2] - then.position[:2])
+    lat, lon = LocalFrame(anchor.latitude, anchor.longitude).to_latlon(east, north)
+    return float(lat), float(lon), math.hypot(east, north)
 
 
 def _combine_discs(a: tuple[float, float, float], b: tuple[float, float, float],
@@ -225,13 +244,12 @@ class FallbackPipeline:
             dead = None
             if vision is None and self.config.publish_dead_reckoning:
                 dead = self._dead_reckoned(stamp, now, odometry, frame_id, altitude_agl, result)
-            own = vision if vision is not None else dead
-            selected = own if own is not None and not self._status.ok else None
             terms = {} if vision is None else \
                 dict(result.covariance_terms_m, tilt=math.sqrt(tilt_m2))
-            return FrameOutput(result=result, vision_fix=vision, selected=selected,
-                               gnss_status=self._status, prior=prior, covariance_terms_m=terms,
-                               search_path=path, dead_reckoned=dead)
+            output = FrameOutput(result=result, vision_fix=vision, selected=None,
+                                 gnss_status=self._status, prior=prior, covariance_terms_m=terms,
+                                 search_path=path, dead_reckoned=dead)
+            return output if self._status.ok else replace(output, selected=output.own_fix)
 
     def _dead_reckoned(self, stamp: float, now: float, odometry: Odometry | None,
                        frame_id: str, altitude_agl: float | None,
@@ -243,13 +261,11 @@ class FallbackPipeline:
         0.5 m/s x the time since (added in quadrature), the rates the search prior uses.
         """
         anchor = self._vision_anchor
-        then = anchor.odometry if anchor is not None else None
-        if then is None or odometry is None or odometry.epoch != then.epoch:
+        moved = _moved(anchor, odometry) if anchor is not None else None
+        if moved is None:
             return None
-        east, north = (float(v) for v in odometry.position[:2] - then.position[:2])
-        lat, lon = LocalFrame(anchor.latitude, anchor.longitude).to_latlon(east, north)
-        sigma = math.sqrt(anchor.sigma_m ** 2
-                          + (self.config.odometry_drift * math.hypot(east, north)) ** 2
+        lat, lon, distance = moved
+        sigma = math.sqrt(anchor.sigma_m ** 2 + (self.config.odometry_drift * distance) ** 2
                           + (ODOMETRY_BIAS_M_S * max(now - anchor.time, 0.0)) ** 2)
         cov = np.diag([sigma ** 2, sigma ** 2, self.config.vertical_sigma_m ** 2])
         return GeoFix(stamp=stamp, latitude=float(lat), longitude=float(lon),
@@ -311,14 +327,11 @@ class FallbackPipeline:
               ) -> tuple[float, float, float]:
         age = max(now - anchor.time, 0.0)
         base = self.config.prior_radius_m + 3.0 * anchor.sigma_m
-        then = anchor.odometry
-        if odometry is None or then is None or odometry.epoch != then.epoch:
+        moved = _moved(anchor, odometry)
+        if moved is None:
             return anchor.latitude, anchor.longitude, base + self.config.prior_growth_m_s * age
-        east, north = (float(v) for v in odometry.position[:2] - then.position[:2])
-        lat, lon = LocalFrame(anchor.latitude, anchor.longitude).to_latlon(east, north)
-        radius = base + self.config.odometry_drift * math.hypot(east, north) \
-            + ODOMETRY_BIAS_M_S * age
-        return float(lat), float(lon), radius
+        lat, lon, distance = moved
+        return lat, lon, base + self.config.odometry_drift * distance + ODOMETRY_BIAS_M_S * age
 
     def _altitude(self, altitude_agl: float | None, result: LocalizationResult) -> float:
         good = self._status.last_good_fix if self._status is not None else None

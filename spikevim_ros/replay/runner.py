@@ -432,15 +432,12 @@ class _ReplayRun:
                                     path=job.search_path)
         self.aircraft.note(output)
         self.note_status(output.gnss_status)
-        vision, dead = output.vision_fix, output.dead_reckoned
-        for own in (vision, dead):
-            if own is not None:
-                self.write_fix('fix', now, own)
+        vision, own = output.vision_fix, output.own_fix
+        if own is not None:
+            self.write_fix('fix', now, own)
         source = 'gnss'
-        if output.selected is not None and output.selected is vision:
-            source = 'vision'
-        elif output.selected is not None and output.selected is dead:
-            source = 'dead_reckoning'
+        if output.selected is not None and output.selected is own:
+            source = 'vision' if own is vision else 'dead_reckoning'
         self.note_selected(output.selected, source, now)
         record = self.new_record(job.stamp)
         record.processing_s = job.processing_s

@@ -53,7 +53,6 @@ def _copy(source: sqlite3.Connection, target: sqlite3.Connection) -> int:
     for kind, name, _ in objects:
         if kind == 'table' and name != 'messages':
             _copy_rows(source, target, name, source.execute(f'SELECT * FROM "{name}"'))
-    copied = 0
     rows = source.execute('SELECT * FROM messages ORDER BY id')
     try:
         copied = _copy_rows(source, target, 'messages', rows)

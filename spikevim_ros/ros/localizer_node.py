@@ -416,9 +416,8 @@ class LocalizerNode(LifecycleNode):
             self._stats.error(f'{type(error).__name__}: {error}', now, conversion=False)
             self.get_logger().error(f'localization failed: {error}', throttle_duration_sec=5.0)
             return
-        own = out.vision_fix if out.vision_fix is not None else out.dead_reckoned
-        if own is not None:
-            self._publish('fix', fix_to_msg(own, service=0))
+        if out.own_fix is not None:
+            self._publish('fix', fix_to_msg(out.own_fix, service=0))
         if out.selected is not None:
             self._publish('fix_selected', fix_to_msg(out.selected, service=0))
         self._publish_state(out.gnss_status)
