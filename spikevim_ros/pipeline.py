@@ -23,6 +23,7 @@ from spikevim_ros.gnss import GnssMonitor, GnssStatus
 from spikevim_ros.localization.query import search_path
 from spikevim_ros.localization.types import LocalizationResult, Prior
 from spikevim_ros.motion import VisualOdometry
+from spikevim_ros.tilt_calibration import TiltCalibration
 
 
 @dataclass(frozen=True)
@@ -36,10 +37,14 @@ class PipelineConfig:
     vertical_sigma_m: float = 10.0      # altitude 1-sigma written into vision fixes
     tilt_sigma_deg: float = 1.0         # camera tilt from nadir per axis, attitude unknown
     attitude_sigma_deg: float = 0.5     # error of a given attitude per axis
+    learn_tilt_sigma: bool = True       # learn the two sigmas above from vision-GNSS differences
+    #                                     while GNSS is healthy (tilt_calibration.py)
     odometry_drift: float = 0.05        # prior radius growth per metre of odometry motion
     confirm_above_radius_m: float = 500.0  # a match found with no prior or a wider one is
     #                                        published only once a second frame agrees with it
     confirm_within_s: float = 10.0      # ... within this time
+    confirm_after_gap_s: float = 10.0   # ... and so is a match this long after the newest
+    #                                     trusted position (the track was lost meanwhile)
     visual_odometry: bool = True        # without an odometry input, measure the motion between
     #                                     frames with the camera (motion/visual_odometry.py)
     publish_dead_reckoning: bool = False  # a frame without a vision fix gives the last verified
@@ -56,7 +61,7 @@ class PipelineConfig:
             if getattr(self, name) <= 0.0:
                 raise ValueError(f'PipelineConfig.{name} must be > 0, got {getattr(self, name)}')
         for name in ('prior_growth_m_s', 'tilt_sigma_deg', 'attitude_sigma_deg',
-                     'odometry_drift', 'confirm_within_s'):
+                     'odometry_drift', 'confirm_within_s', 'confirm_after_gap_s'):
             if getattr(self, name) < 0.0:
                 raise ValueError(f'PipelineConfig.{name} must be >= 0, got {getattr(self, name)}')
 
@@ -73,6 +78,7 @@ class FrameOutput:
     covariance_terms_m: dict[str, float] = field(default_factory=dict)  # vision fix, 1-sigma
     search_path: str = ''           # in_flight, heading_search or scale_search (query.py)
     dead_reckoned: GeoFix | None = None  # published on ~/fix when enabled and no vision fix
+    tilt_sigma_deg: float = math.nan    # the tilt sigma the vision fix covariance used
 
     @property
     def own_fix(self) -> GeoFix | None:
@@ -143,6 +149,8 @@ class FallbackPipeline:
         self._vision_anchor: _Anchor | None = None
         self._candidate: _Anchor | None = None   # an unconfirmed match awaiting a second frame
         self.visual_odometry = VisualOdometry()
+        self.tilt_calibration = {True: TiltCalibration(), False: TiltCalibration()}  # by
+        #                                                         whether attitude was given
         self._status: GnssStatus | None = None
         self._latest_now = -math.inf
         self._gnss_odometry: tuple[float, Odometry | None] = (math.nan, None)
@@ -226,9 +234,11 @@ class FallbackPipeline:
         with self._lock:
             # GNSS callbacks may have advanced the clock while the frame was being localized
             now = max(now, self._latest_now)
-            tilt_m2 = self._tilt_variance_m2(altitude_agl, result, attitude_known)
+            height = self._height_agl(altitude_agl, result)
+            tilt_deg = self.tilt_sigma_deg(attitude_known)
+            tilt_m2 = (height * math.tan(math.radians(tilt_deg))) ** 2
             vision = self._vision_fix(result, stamp, frame_id, altitude_agl, tilt_m2)
-            if vision is not None and result.verified and self._needs_confirmation(prior):
+            if vision is not None and result.verified and self._needs_confirmation(prior, now):
                 unconfirmed = self._confirm(vision, now, odometry)
                 if unconfirmed:
                     result = replace(result, fix=False, reason=unconfirmed)
@@ -241,6 +251,8 @@ class FallbackPipeline:
                     self._vision_anchor = _Anchor(vision.latitude, vision.longitude,
                                                   vision.horizontal_sigma_m, now, odometry)
             self._status = self.monitor.evaluate(now)
+            if vision is not None and result.verified and self._status.ok:
+                self._learn_tilt(vision, result, height, attitude_known)
             dead = None
             if vision is None and self.config.publish_dead_reckoning:
                 dead = self._dead_reckoned(stamp, now, odometry, frame_id, altitude_agl, result)
@@ -248,7 +260,8 @@ class FallbackPipeline:
                 dict(result.covariance_terms_m, tilt=math.sqrt(tilt_m2))
             output = FrameOutput(result=result, vision_fix=vision, selected=None,
                                  gnss_status=self._status, prior=prior, covariance_terms_m=terms,
-                                 search_path=path, dead_reckoned=dead)
+                                 search_path=path, dead_reckoned=dead,
+                                 tilt_sigma_deg=tilt_deg if vision is not None else math.nan)
             return output if self._status.ok else replace(output, selected=output.own_fix)
 
     def _dead_reckoned(self, stamp: float, now: float, odometry: Odometry | None,
@@ -273,8 +286,20 @@ class FallbackPipeline:
                       covariance_enu=cov, covariance_type=COVARIANCE_TYPE_APPROXIMATED,
                       frame_id=frame_id)
 
-    def _needs_confirmation(self, prior: Prior | None) -> bool:
-        return prior is None or prior.radius_m > self.config.confirm_above_radius_m
+    def _needs_confirmation(self, prior: Prior | None, now: float) -> bool:
+        """
+        Return True when a match cannot be trusted on its own.
+
+        That is without a prior or with a wide one (the encoder compared the frame with much of
+        the map), and after a gap of ``confirm_after_gap_s`` without any trusted position: over
+        changed ground the track is lost for a while, and the first match after it is the one
+        most likely to be a wrong place inside the grown search disc.
+        """
+        if prior is None or prior.radius_m > self.config.confirm_above_radius_m:
+            return True
+        newest = max((a.time for a in self._anchors(self.monitor.evaluate(now))),
+                     default=-math.inf)
+        return now - newest > self.config.confirm_after_gap_s
 
     def _confirm(self, vision: GeoFix, now: float, odometry: Odometry | None) -> str | None:
         """
@@ -342,21 +367,40 @@ class FallbackPipeline:
                 return self.config.ground_altitude_m + float(agl)
         return self.config.ground_altitude_m
 
-    def _tilt_variance_m2(self, altitude_agl: float | None, result: LocalizationResult,
-                          attitude_known: bool) -> float:
+    def tilt_sigma_deg(self, attitude_known: bool) -> float:
+        """Return the camera tilt 1-sigma (deg per axis) the vision covariance uses now."""
+        configured = self.config.attitude_sigma_deg if attitude_known else \
+            self.config.tilt_sigma_deg
+        if not self.config.learn_tilt_sigma:
+            return configured
+        return self.tilt_calibration[attitude_known].sigma_deg(configured)
+
+    @staticmethod
+    def _height_agl(altitude_agl: float | None, result: LocalizationResult) -> float:
         """
-        Return the variance (per horizontal axis) that camera tilt adds to the drone position.
+        Return the height above ground that turns a tilt into metres (0 when unknown).
 
         The localizer measures where the optical axis (or, with attitude, the computed nadir)
         meets the ground; an unknown or imperfectly known tilt moves that point by
         height x tan(tilt) away from the point under the drone.
         """
-        sigma_deg = self.config.attitude_sigma_deg if attitude_known else \
-            self.config.tilt_sigma_deg
         for agl in (altitude_agl, result.altitude_agl_m):
             if agl is not None and math.isfinite(agl) and agl > 0.0:
-                return (float(agl) * math.tan(math.radians(sigma_deg))) ** 2
+                return float(agl)
         return 0.0
+
+    def _learn_tilt(self, vision: GeoFix, result: LocalizationResult, height: float,
+                    attitude_known: bool) -> None:
+        """Compare a verified vision fix with the healthy GNSS at its stamp (tilt sigma)."""
+        gnss = self.monitor.gnss_at(vision.stamp)
+        if gnss is None or not math.isfinite(gnss.horizontal_sigma_m):
+            return
+        frame = LocalFrame(gnss.latitude, gnss.longitude)
+        east, north = frame.to_en(vision.latitude, vision.longitude)
+        explained = (np.asarray(result.covariance_en_m2, np.float64)
+                     + np.asarray(gnss.covariance_enu, np.float64)[:2, :2])
+        self.tilt_calibration[attitude_known].add(np.array([float(east), float(north)]),
+                                                  explained, height)
 
     def _vision_fix(self, result: LocalizationResult, stamp: float, frame_id: str,
                     altitude_agl: float | None, tilt_m2: float) -> GeoFix | None:

@@ -7,10 +7,12 @@ and reused by every test file that asks for it.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
+from spikevim_ros.sim.aircraft_sensors import AircraftSensorConfig
 from spikevim_ros.sim.flight import FlightConfig, loiter_path
 from spikevim_ros.sim.gnss_model import GnssFault
 from spikevim_ros.sim.simulate import CameraConfig, SimulationConfig, simulate
@@ -96,12 +98,14 @@ def naip_gallery(base: Path, date: str, altitude_m: float = CROSS_DATE_ALTITUDE_
 
 
 def cross_date_flight(out_bag: Path, date: str, outage_s: float, clean_s: float = 15.0,
-                      after_s: float = 20.0, seed: int = 0, length_m: float | None = None):
+                      after_s: float = 20.0, seed: int = 0, length_m: float | None = None,
+                      attitude_noise_deg: float | None = None):
     """
     Fly the cross-date path over the NAIP raster of ``date`` (600 m, 15 m/s) and return it.
 
     GNSS is silent for ``outage_s`` after ``clean_s``; the path is cut to ``clean_s + outage_s +
-    after_s`` seconds of flight (or ``length_m``).
+    after_s`` seconds of flight (or ``length_m``). ``attitude_noise_deg`` replaces the
+    autopilot's attitude error (white, per axis; 0.3 deg by default).
     """
     world = MapWorld.load(naip_raster(date))
     speed = CROSS_DATE_SPEED_MPS
@@ -110,6 +114,9 @@ def cross_date_flight(out_bag: Path, date: str, outage_s: float, clean_s: float 
                                                   speed_mps=speed),
                               camera=CAMERA, seed=seed,
                               faults=(GnssFault('silence', clean_s, outage_s),))
+    if attitude_noise_deg is not None:
+        config = replace(config, aircraft=AircraftSensorConfig(
+            attitude_noise_deg=attitude_noise_deg))
     return simulate(world, _cut_path(CROSS_DATE_PATH, length), config, out_bag, progress=False)
 
 

@@ -19,16 +19,24 @@ from sim_scenarios import NAIP, cross_date_flight, naip_gallery
 
 
 @pytest.fixture(scope='module')
-def replayed(shared_data, tmp_path_factory):
+def gallery_2016(shared_data, tmp_path_factory):
     assert NAIP.is_dir()
-    base = tmp_path_factory.mktemp('cross_date')
-    gallery = naip_gallery(base, '20160816')
-    summary = cross_date_flight(base / 'bag', '20180716', outage_s=20.0, clean_s=5.0,
-                                after_s=5.0)
+    return naip_gallery(tmp_path_factory.mktemp('cross_date_gallery'), '20160816')
+
+
+def replay_2018_flight(gallery, folder, **flight):
+    """Fly over the 2018 image, replay against the 2016 gallery (fixed 1 s budget per frame)."""
+    summary = cross_date_flight(folder / 'bag', '20180716', **flight)
     pipeline, loaded = load_pipeline(gallery)
-    return run_replay(summary.bag, pipeline, base / 'replay',
+    return run_replay(summary.bag, pipeline, folder / 'replay',
                       ReplayOptions(frame_budget_s=1.0, progress=False),
                       world=gallery_world(loaded), plots=False)
+
+
+@pytest.fixture(scope='module')
+def replayed(gallery_2016, tmp_path_factory):
+    return replay_2018_flight(gallery_2016, tmp_path_factory.mktemp('cross_date'),
+                              outage_s=20.0, clean_s=5.0, after_s=5.0)
 
 
 def test_cross_date_flight_is_replayed_and_counted(replayed):
@@ -58,3 +66,25 @@ def test_cross_date_flight_is_replayed_and_counted(replayed):
     assert [round(e['t']) for e in metrics['loss_declared']] == [6], metrics['loss_declared']
     # nothing is declared after the bag's end (the last frames finish after it)
     assert all(e['t'] <= 30.0 for e in metrics['loss_declared']), metrics['loss_declared']
+
+
+@pytest.mark.parametrize('attitude_noise_deg', [0.1, 1.2])
+def test_covariance_learns_an_autopilot_better_or_worse_than_assumed(
+        gallery_2016, tmp_path_factory, attitude_noise_deg):
+    """
+    The pipeline assumes a 0.5 deg attitude error; these autopilots report 0.1 and 1.2 deg.
+
+    With GNSS healthy for 30 s the tilt sigma is learnt from the vision-GNSS differences, and
+    the fixes of the 40 s outage that follows are as honest as their covariance says.
+    """
+    replay = replay_2018_flight(gallery_2016, tmp_path_factory.mktemp('attitude'),
+                                outage_s=40.0, clean_s=30.0, after_s=0.0,
+                                attitude_noise_deg=attitude_noise_deg)
+    denied = [r for r in replay.trace.records if r.in_outage and r.has_vision_fix]
+    assert len(denied) >= 36
+    learnt = denied[0].tilt_sigma_deg
+    assert all(r.tilt_sigma_deg == learnt for r in denied)      # nothing learnt while denied
+    assert abs(learnt - attitude_noise_deg) < 0.5 * abs(0.5 - attitude_noise_deg), learnt
+    inside = sum(r.vision_error_m <= 2.0 * r.vision_sigma_m for r in denied) / len(denied)
+    print(f'attitude {attitude_noise_deg} deg: learnt {learnt:.2f} deg, {inside:.0%} in 2 sigma')
+    assert 0.75 <= inside <= 0.98

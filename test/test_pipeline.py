@@ -147,6 +147,47 @@ def test_match_without_prior_is_published_once_a_second_frame_agrees(world):
     assert frame(-20.0, -30.0, 6.5)[0].vision_fix is not None
 
 
+def test_first_match_after_a_lost_track_waits_for_a_second_frame(world):
+    localizer, raster = world
+    pipe = FallbackPipeline(localizer, GnssMonitor(),
+                            PipelineConfig(prior_radius_m=200.0, prior_growth_m_s=2.0,
+                                           confirm_after_gap_s=10.0))
+    image, lat, lon = view(raster, 0.0, 0.0)
+    feed_good(pipe, lat, lon, 1.0, 3)                    # GNSS seen, then silent
+    fresh = pipe.on_frame(image, 1.5, 1.5, altitude_agl=ALTITUDE_AGL, camera=CAMERA)
+    assert fresh.vision_fix is not None                  # a trusted position 0.3 s old
+    # 12 s later (the track was lost meanwhile) the disc is small but the match is alone
+    late = pipe.on_frame(image, 13.5, 13.5, altitude_agl=ALTITUDE_AGL, camera=CAMERA)
+    assert pipe.prior(13.5).radius_m < PipelineConfig().confirm_above_radius_m
+    assert late.result.verified and late.vision_fix is None
+    assert 'unconfirmed' in late.result.reason
+    agreed = pipe.on_frame(image, 14.0, 14.0, altitude_agl=ALTITUDE_AGL, camera=CAMERA)
+    assert agreed.vision_fix is not None
+
+
+def test_tilt_sigma_is_learnt_from_healthy_gnss_and_used_while_lost(world):
+    localizer, raster = world
+    pipe = make_pipeline(localizer)
+    image, lat, lon = view(raster, 10.0, 10.0)
+    configured = pipe.config.tilt_sigma_deg
+    for k in range(6):
+        t = 2.0 * k
+        pipe.on_gnss(gnss(t - 0.05, lat, lon), t - 0.05)
+        pipe.on_gnss(gnss(t + 0.05, lat, lon), t + 0.05)
+        out = pipe.on_frame(image, t, t + 0.06, altitude_agl=ALTITUDE_AGL, camera=CAMERA)
+        assert out.gnss_status.ok and out.vision_fix is not None
+    assert pipe.tilt_calibration[False].pairs == 6
+    # a rendered view seen from straight above: vision and GNSS agree better than a 1 deg
+    # tilt would let them
+    learnt = pipe.tilt_sigma_deg(attitude_known=False)
+    assert learnt < configured
+    lost = pipe.on_frame(image, 20.0, 20.0, altitude_agl=ALTITUDE_AGL, camera=CAMERA)
+    assert not lost.gnss_status.ok and lost.tilt_sigma_deg == pytest.approx(learnt)
+    assert pipe.tilt_calibration[False].pairs == 6               # nothing learnt while lost
+    assert lost.covariance_terms_m['tilt'] == pytest.approx(
+        ALTITUDE_AGL * math.tan(math.radians(learnt)))
+
+
 def test_pipeline_config_refuses_bad_values():
     with pytest.raises(ValueError, match='prior_radius_m'):
         PipelineConfig(prior_radius_m=0.0)

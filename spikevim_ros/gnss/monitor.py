@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from enum import Enum
 
 import numpy as np
@@ -157,6 +157,25 @@ class GnssMonitor:
             self._spoof_suspected = False
         else:
             self._mark_bad(_spoof_reason(gate, self.config.spoof_gate_chi2), now)
+
+    def gnss_at(self, stamp: float) -> GeoFix | None:
+        """
+        Return the good GNSS position at ``stamp``, interpolated between the fixes around it.
+
+        None unless a good fix lies on each side within ``spoof_max_gap_s`` (the aircraft
+        moves metres between fixes; the nearest fix alone would add that to a comparison).
+        """
+        gap = self.config.spoof_max_gap_s
+        before = [g for g in self._recent if stamp - gap <= g.stamp <= stamp]
+        after = [g for g in self._recent if stamp <= g.stamp <= stamp + gap]
+        if not before or not after:
+            return None
+        a = max(before, key=lambda g: g.stamp)
+        b = min(after, key=lambda g: g.stamp)
+        w = 0.0 if b.stamp == a.stamp else (stamp - a.stamp) / (b.stamp - a.stamp)
+        wider = a if not b.horizontal_sigma_m > a.horizontal_sigma_m else b
+        return replace(wider, stamp=stamp, latitude=a.latitude + w * (b.latitude - a.latitude),
+                       longitude=a.longitude + w * (b.longitude - a.longitude))
 
     def evaluate(self, now: float) -> GnssStatus:
         """Apply the timeout and the time part of the hysteresis; return the status at ``now``."""

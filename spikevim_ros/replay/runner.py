@@ -485,6 +485,7 @@ class _ReplayRun:
             record.vision_cov_en = float(cov[0, 1])
             for term, sigma in output.covariance_terms_m.items():
                 setattr(record, f'sigma_{term}_m', float(sigma))
+            record.tilt_sigma_deg = output.tilt_sigma_deg
             record.vision_confident = bool(output.result.verified)
         published = self.published
         if published is not None and now - published[2].stamp <= self.opts.max_fix_age_s \

@@ -501,6 +501,7 @@ class LocalizerNode(LifecycleNode):
             'last_result': last.result.reason if last else '',
             **{f'sigma_{term}_m': sigma
                for term, sigma in (last.covariance_terms_m.items() if last else ())},
+            'tilt_sigma_deg': last.tilt_sigma_deg if last else math.nan,
             'search_path': last.search_path if last else '',
             'encoder_ran': last.result.encoder_ran if last else False,
             'gallery_tiles': len(gallery) if gallery is not None else 0,

@@ -140,6 +140,9 @@ PARAMETERS: tuple[ParamSpec, ...] = (
               1.0e6, target='pipeline.confirm_above_radius_m'),
     ParamSpec('confirm_within', 10.0, '... arriving within this time', 's', 0.0, 600.0,
               target='pipeline.confirm_within_s'),
+    ParamSpec('confirm_after_gap', 10.0, 'So is a match arriving this long after the newest '
+              'trusted position (vision or GNSS): the first match after a lost track', 's', 0.0,
+              3600.0, target='pipeline.confirm_after_gap_s'),
     ParamSpec('ground_altitude', 0.0, 'Ellipsoidal height of the ground; vision fix altitude '
               'before any GNSS altitude is known is this plus the height above ground', 'm',
               -500.0, 9000.0, target='pipeline.ground_altitude_m'),
@@ -150,6 +153,9 @@ PARAMETERS: tuple[ParamSpec, ...] = (
               'the vision fix covariance', 'deg', 0.0, 45.0, target='pipeline.tilt_sigma_deg'),
     ParamSpec('attitude_sigma', 0.5, 'Error of a given camera attitude (1-sigma per axis)',
               'deg', 0.0, 45.0, target='pipeline.attitude_sigma_deg'),
+    ParamSpec('learn_tilt_sigma', True, 'Learn the two sigmas above from the differences between '
+              'verified vision fixes and healthy GNSS (starting from the set values)',
+              target='pipeline.learn_tilt_sigma'),
     ParamSpec('visual_odometry', True, 'Without a valid odom input, measure the motion between '
               'frames with the camera and move the search prior with it',
               target='pipeline.visual_odometry'),
