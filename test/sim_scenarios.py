@@ -103,17 +103,18 @@ def cross_date_flight(out_bag: Path, date: str, outage_s: float, clean_s: float 
     """
     Fly the cross-date path over the NAIP raster of ``date`` (600 m, 15 m/s) and return it.
 
-    GNSS is silent for ``outage_s`` after ``clean_s``; the path is cut to ``clean_s + outage_s +
-    after_s`` seconds of flight (or ``length_m``). ``attitude_noise_deg`` replaces the
+    GNSS is silent for ``outage_s`` (none when 0) after ``clean_s``; the path is cut to
+    ``clean_s + outage_s + after_s`` seconds of flight (or ``length_m``). The same seed and
+    length give the same frames whatever the outage. ``attitude_noise_deg`` replaces the
     autopilot's attitude error (white, per axis; 0.3 deg by default).
     """
     world = MapWorld.load(naip_raster(date))
     speed = CROSS_DATE_SPEED_MPS
     length = length_m or speed * (clean_s + outage_s + after_s)
+    faults = (GnssFault('silence', clean_s, outage_s),) if outage_s > 0.0 else ()
     config = SimulationConfig(flight=FlightConfig(altitude_agl_m=CROSS_DATE_ALTITUDE_M,
                                                   speed_mps=speed),
-                              camera=CAMERA, seed=seed,
-                              faults=(GnssFault('silence', clean_s, outage_s),))
+                              camera=CAMERA, seed=seed, faults=faults)
     if attitude_noise_deg is not None:
         config = replace(config, aircraft=AircraftSensorConfig(
             attitude_noise_deg=attitude_noise_deg))
