@@ -237,6 +237,7 @@ def summarize(records: list[FrameRecord], events: dict) -> dict:
             r.dead_reckoned_error_m <= 2.0 * r.dead_reckoned_sigma_m for r in outage
             if math.isfinite(r.dead_reckoned_error_m)),
         'covariance_consistency': consistency(records),
+        'covariance_consistency_in_outage': consistency(outage),
         'processing_time_s': _spread(r.processing_s for r in processed),
         'latency_s': _spread(r.latency_s for r in processed),
         **events,
