@@ -238,3 +238,19 @@ def test_gate_never_passes_a_far_fix_because_of_a_bad_covariance(covariance):
                       covariance_type=COVARIANCE_TYPE_KNOWN)
     result = mahalanobis_gate(far, fix_at(0.0, sigma=3.0), 13.8, fallback_sigma_m=10.0)
     assert not result.passed and result.mahalanobis_sq > 13.8
+
+
+def test_gnss_position_at_a_frame_stamp_is_interpolated_between_good_fixes():
+    monitor = GnssMonitor()
+    monitor.on_gnss(fix_at(10.0, east=0.0, sigma=2.0), 10.0)
+    monitor.on_gnss(fix_at(10.2, east=3.0, sigma=3.0), 10.2)
+    between = monitor.gnss_at(10.15)
+    east, north = HOME.to_en(between.latitude, between.longitude)
+    assert (float(east), float(north)) == pytest.approx((2.25, 0.0), abs=1e-3)
+    assert between.stamp == 10.15 and between.horizontal_sigma_m == pytest.approx(3.0)
+    assert monitor.gnss_at(10.2).horizontal_sigma_m == pytest.approx(3.0)   # on a fix
+    assert monitor.gnss_at(10.3) is None       # no fix after it yet: never extrapolated
+    monitor.on_gnss(fix_at(12.0, east=30.0), 12.0)
+    assert monitor.gnss_at(11.5) is None       # the fixes around it are too far apart
+    monitor.on_gnss(fix_at(math.nan, east=30.0), 12.1)                      # refused fix
+    assert monitor.gnss_at(12.05) is None
