@@ -48,7 +48,8 @@ KEYS = ('mode', 'frames', 'frames_processed', 'frames_dropped', 'frames_encoder_
         'frames_in_outage', 'outage_fix_fraction', 'outage_time_coverage',
         'vision_error_in_outage', 'selected_error_in_outage', 'covariance_consistency',
         'covariance_consistency_in_outage',
-        'detection_delay_s', 'first_fallback_latency_s', 'processing_time_s', 'latency_s',
+        'detection_delay_s', 'first_fallback_latency_s', 'processing_time_s', 'stage_time_ms',
+        'latency_s',
         'loss_declared', 'monitor_lost_windows_s', 'dead_reckoned_error_in_outage',
         'dead_reckoned_inside_2sigma')
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
@@ -215,15 +216,20 @@ class FallbackPipeline:
         Without an ``odometry`` input the frame's visual odometry stands in (when enabled);
         returns the result, the prior and the odometry used, which :meth:`conclude` takes.
         """
+        odometry_ms = None
         if odometry is None and self.config.visual_odometry:
+            started = time.perf_counter()
             odometry = self.visual_odometry.update(image_rgb, now, altitude_agl, camera)
             if attitude_deg is not None:     # the camera yaw is the image-up heading
                 self.visual_odometry.set_heading(attitude_deg[0])
+            odometry_ms = (time.perf_counter() - started) * 1000.0
         with self._lock:
             self._latest_now = max(self._latest_now, now)
             prior = self._prior(now, self.monitor.evaluate(now), odometry)
         result = self.localizer.localize(image_rgb, prior=prior, altitude_agl=altitude_agl,
                                          camera=camera, attitude_deg=attitude_deg)
+        if odometry_ms is not None:
+            result.timings_ms['visual_odometry'] = odometry_ms
         return result, prior, odometry
 
     def conclude(self, result: LocalizationResult, prior: Prior | None, stamp: float,

@@ -64,6 +64,12 @@ def test_cross_date_flight_is_replayed_and_counted(replayed):
     assert first.encoder_ran and not first.has_vision_fix and 'unconfirmed' in first.result
     # the spoofing gate never calls the healthy GNSS spoofed: the only loss is the silence
     assert [round(e['t']) for e in metrics['loss_declared']] == [6], metrics['loss_declared']
+    # the time per stage: every processed frame prepared, aligned; no visual odometry (the bag
+    # has the autopilot's odometry)
+    stages = metrics['stage_time_ms']
+    assert all(stages[s]['median'] > 0.0 for s in ('prepare', 'retrieval', 'coarse', 'refine'))
+    assert stages['visual_odometry']['median'] is None
+    assert stages['coarse']['p95'] <= 1000.0 * metrics['processing_time_s']['max']
     # nothing is declared after the bag's end (the last frames finish after it)
     assert all(e['t'] <= 30.0 for e in metrics['loss_declared']), metrics['loss_declared']
 

@@ -69,6 +69,12 @@ class LocalizerConfig:
     #                                   following encoder frames (then the ranking starts over)
 
 
+# the stages of a frame's processing, in order, as named in LocalizationResult.timings_ms:
+# the camera's visual odometry (pipeline, without an odometry input), query preparation, the
+# prior window or the encoder + faiss ranking, coarse search and patch verification
+STAGES = ('visual_odometry', 'prepare', 'retrieval', 'coarse', 'refine')
+
+
 @dataclass
 class LocalizationResult:
     """What the localizer concluded for one frame."""
@@ -83,7 +89,7 @@ class LocalizationResult:
     covariance_terms_m: dict[str, float] = field(default_factory=dict)  # 1-sigma per term
     quality: float = 0.0
     tile_ids: list[int] = field(default_factory=list)
-    timings_ms: dict[str, float] = field(default_factory=dict)
+    timings_ms: dict[str, float] = field(default_factory=dict)   # per stage (STAGES), total
     verified: bool = False
     inliers: int = 0
     altitude_agl_m: float = math.nan       # height above the map plane, from scale + camera

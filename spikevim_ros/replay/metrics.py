@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import csv
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
+
+from spikevim_ros.localization.types import STAGES
 
 PROCESSED, DROPPED, BAD = 'processed', 'dropped', 'bad'
 
@@ -59,6 +61,7 @@ class FrameRecord:
     dead_reckoned_north: float = math.nan
     dead_reckoned_sigma_m: float = math.nan
     result: str = ''               # the localizer's (or the confirmation's) verdict
+    stage_ms: dict = field(default_factory=dict)  # processing time per stage (types.STAGES)
 
     @property
     def vision_covariance(self) -> np.ndarray:
@@ -89,8 +92,9 @@ class FrameRecord:
                           self.selected_north - self.truth_north)
 
 
-CSV_COLUMNS = [f.name for f in fields(FrameRecord)] + [
-    'vision_error_m', 'selected_error_m', 'dead_reckoned_error_m']
+CSV_COLUMNS = [f.name for f in fields(FrameRecord) if f.name != 'stage_ms'] + [
+    f'{stage}_ms' for stage in STAGES] + ['vision_error_m', 'selected_error_m',
+                                          'dead_reckoned_error_m']
 
 
 class FrameCsvWriter:
@@ -104,6 +108,7 @@ class FrameCsvWriter:
     def write(self, record: FrameRecord) -> None:
         """Append one row."""
         row = asdict(record)
+        row.update({f'{stage}_ms': record.stage_ms.get(stage, math.nan) for stage in STAGES})
         row['vision_error_m'] = record.vision_error_m
         row['selected_error_m'] = record.selected_error_m
         row['dead_reckoned_error_m'] = record.dead_reckoned_error_m
@@ -239,6 +244,8 @@ def summarize(records: list[FrameRecord], events: dict) -> dict:
         'covariance_consistency': consistency(records),
         'covariance_consistency_in_outage': consistency(outage),
         'processing_time_s': _spread(r.processing_s for r in processed),
+        'stage_time_ms': {stage: _spread(r.stage_ms.get(stage, math.nan) for r in processed)
+                          for stage in STAGES},
         'latency_s': _spread(r.latency_s for r in processed),
         **events,
     }

@@ -59,6 +59,11 @@ def key_rows(metrics: dict) -> list[tuple[str, str]]:
         ('processing time per frame: median / p95 / max',
          f"{_fmt(timing.get('median'), ' s', 3)} / {_fmt(timing.get('p95'), ' s', 3)} / "
          f"{_fmt(timing.get('max'), ' s', 3)}"),
+        ('processing per stage, median / p95 (ms)',
+         ', '.join(f"{stage} {_fmt(spread.get('median'), '', 0)} / "
+                   f"{_fmt(spread.get('p95'), '', 0)}"
+                   for stage, spread in metrics.get('stage_time_ms', {}).items()
+                   if spread.get('median') is not None) or 'n/a'),
         ('fix latency after the image stamp: median / p95 / max',
          f"{_fmt(latency.get('median'), ' s', 3)} / {_fmt(latency.get('p95'), ' s', 3)} / "
          f"{_fmt(latency.get('max'), ' s', 3)}"),

@@ -475,6 +475,7 @@ class _ReplayRun:
                                                                                dead.longitude)
             record.dead_reckoned_sigma_m = dead.horizontal_sigma_m
         record.search_path = output.search_path
+        record.stage_ms = dict(output.result.timings_ms)
         record.encoder_ran = output.result.encoder_ran
         if vision is not None and vision.has_position:
             record.vision_east, record.vision_north = self.to_en(vision.latitude,

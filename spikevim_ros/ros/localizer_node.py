@@ -41,6 +41,7 @@ from spikevim_ros.gnss import GnssMonitor, GnssStatus
 from spikevim_ros.gnss.state_message import gnss_state_fields
 from spikevim_ros.camera_messages import (ImageConversionError, camera_for_image,
                                           camera_from_info, compressed_to_rgb)
+from spikevim_ros.localization.types import STAGES
 from spikevim_ros.pipeline import FallbackPipeline, FrameOutput
 from spikevim_ros.ros import parameters
 from spikevim_ros.ros.diagnostics import ERROR, OK, WARN, Report, start_diagnostics
@@ -502,6 +503,8 @@ class LocalizerNode(LifecycleNode):
             **{f'sigma_{term}_m': sigma
                for term, sigma in (last.covariance_terms_m.items() if last else ())},
             'tilt_sigma_deg': last.tilt_sigma_deg if last else math.nan,
+            **{f'{stage}_ms': last.result.timings_ms.get(stage, math.nan) if last else math.nan
+               for stage in STAGES},
             'search_path': last.search_path if last else '',
             'encoder_ran': last.result.encoder_ran if last else False,
             'gallery_tiles': len(gallery) if gallery is not None else 0,
