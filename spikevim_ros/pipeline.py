@@ -88,6 +88,7 @@ class FrameOutput:
 
 
 ODOMETRY_BIAS_M_S = 0.5   # odometry velocity error allowed on top of the drift (prior growth)
+CONFIRM_GATE_SIGMAS = 2.45  # two matches of one place agree within this (95 % of a 2-D normal)
 
 
 @dataclass(frozen=True)
@@ -284,8 +285,7 @@ class FallbackPipeline:
         if moved is None:
             return None
         lat, lon, distance = moved
-        sigma = math.sqrt(anchor.sigma_m ** 2 + (self.config.odometry_drift * distance) ** 2
-                          + (ODOMETRY_BIAS_M_S * max(now - anchor.time, 0.0)) ** 2)
+        sigma = self._odometry_sigma(anchor.sigma_m, distance, now - anchor.time)
         cov = np.diag([sigma ** 2, sigma ** 2, self.config.vertical_sigma_m ** 2])
         return GeoFix(stamp=stamp, latitude=float(lat), longitude=float(lon),
                       altitude=self._altitude(altitude_agl, result), status=STATUS_FIX,
@@ -312,15 +312,21 @@ class FallbackPipeline:
         Return why a match found without a tight prior is not trusted yet (None: confirmed).
 
         Re-acquisition compares the frame with the whole map, where a wrong place can verify
-        once; the match is trusted when the next match (within ``confirm_within_s``) lies in the
-        search disc the previous one gives through the motion: odometry when valid, else the
-        maximum speed. Each unconfirmed match becomes the candidate the next one is checked with.
+        once; the match is trusted when the next match (within ``confirm_within_s``) lies where
+        the previous one predicts through the motion (:meth:`_agreement_disc`). Each unconfirmed
+        match becomes the candidate the next one is checked with. Two frames over changed ground
+        can be off the same way (both fit the map's old shoreline), so where a trusted position
+        can be carried here by the odometry, a match must also agree with that dead-reckoned
+        position (:meth:`_dead_reckoning_disagrees`); one that does not is set aside.
         """
+        disagreement = self._dead_reckoning_disagrees(vision, now, odometry)
+        if disagreement:
+            return f'unconfirmed match, set aside ({disagreement})'
         candidate, self._candidate = self._candidate, None
         if candidate is not None and now - candidate.time <= self.config.confirm_within_s:
-            lat, lon, radius = self._disc(candidate, now, odometry)
+            lat, lon, radius = self._agreement_disc(candidate, vision, now, odometry)
             apart = horizontal_distance_m(lat, lon, vision.latitude, vision.longitude)
-            if apart <= radius + 3.0 * vision.horizontal_sigma_m:
+            if apart <= radius:
                 return None
             why = f'{apart:.0f} m from the previous match (allowed {radius:.0f} m)'
         else:
@@ -328,6 +334,60 @@ class FallbackPipeline:
         self._candidate = _Anchor(vision.latitude, vision.longitude, vision.horizontal_sigma_m,
                                   now, odometry)
         return f'unconfirmed match, waiting for a second frame that agrees ({why})'
+
+    def _dead_reckoning_disagrees(self, vision: GeoFix, now: float, odometry: Odometry | None
+                                  ) -> str | None:
+        """
+        Return how ``vision`` contradicts the dead-reckoned position, or None where it agrees.
+
+        Each trusted position (last verified vision fix, last good GNSS fix) whose odometry
+        frame is still current is carried to ``now``; the tightest of them must lie within
+        CONFIRM_GATE_SIGMAS x the combined 1-sigma of it and the match (its sigma grows with
+        ``odometry_drift`` x distance and 0.5 m/s x time). None also when nothing can be carried.
+        """
+        best = None
+        for anchor in self._anchors(self.monitor.evaluate(now)):
+            moved = _moved(anchor, odometry)
+            if moved is None:
+                continue
+            lat, lon, distance = moved
+            sigma = self._odometry_sigma(math.hypot(anchor.sigma_m, vision.horizontal_sigma_m),
+                                         distance, now - anchor.time)
+            if best is None or sigma < best[2]:
+                best = (lat, lon, sigma)
+        if best is None:
+            return None
+        apart = horizontal_distance_m(best[0], best[1], vision.latitude, vision.longitude)
+        allowed = CONFIRM_GATE_SIGMAS * best[2]
+        if apart <= allowed:
+            return None
+        return f'{apart:.0f} m from the dead-reckoned position (allowed {allowed:.0f} m)'
+
+    def _agreement_disc(self, candidate: _Anchor, vision: GeoFix, now: float,
+                        odometry: Odometry | None) -> tuple[float, float, float]:
+        """
+        Return the disc (lat, lon, radius) where ``vision`` must lie to confirm ``candidate``.
+
+        With valid odometry: the candidate moved by it, radius CONFIRM_GATE_SIGMAS x the
+        combined 1-sigma of both matches and the odometry since. The search margin
+        (``prior_radius_m``) is left out: two fixes of one place agree to within their sigmas,
+        and a looser gate lets a second wrong match confirm the first. Without odometry the
+        aircraft may have gone anywhere within ``prior_growth_m_s`` x the time between them.
+        """
+        matches = math.hypot(candidate.sigma_m, vision.horizontal_sigma_m)
+        moved = _moved(candidate, odometry)
+        if moved is None:
+            speed = self.config.prior_growth_m_s * max(now - candidate.time, 0.0)
+            return (candidate.latitude, candidate.longitude,
+                    CONFIRM_GATE_SIGMAS * matches + speed)
+        lat, lon, distance = moved
+        sigma = self._odometry_sigma(matches, distance, now - candidate.time)
+        return lat, lon, CONFIRM_GATE_SIGMAS * sigma
+
+    def _odometry_sigma(self, sigma_m: float, distance_m: float, age_s: float) -> float:
+        """Return a 1-sigma ``sigma_m`` carried ``distance_m`` by odometry over ``age_s``."""
+        return math.sqrt(sigma_m ** 2 + (self.config.odometry_drift * distance_m) ** 2
+                         + (ODOMETRY_BIAS_M_S * max(age_s, 0.0)) ** 2)
 
     def _prior(self, now: float, status: GnssStatus, odometry: Odometry | None
                ) -> Prior | None:

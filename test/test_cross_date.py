@@ -3,19 +3,25 @@ Cross-date accuracy: a flight rendered from the 2018 NAIP image, localized on a 
 
 The short CI version of the cross-date scenarios (bench/bench_cross_date.py runs the full 150 s
 outages): 600 m above ground, 15 m/s, 60 deg camera at 1 Hz, GNSS silent from 5 s to 25 s,
-replayed in real time with a fixed 3 s budget per frame (so which frames run does not depend on
+replayed in real time with a fixed 1 s budget per frame (so which frames run does not depend on
 the computer). Tolerances are 3x the figures measured with this test and written in
-docs/simulation_replay.md; the numbers are poor, and are the baseline to improve on.
+docs/simulation_replay.md.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
+from spikevim_ros.camera import CameraPose, PinholeCamera
+from spikevim_ros.georaster import load_rasters
+from spikevim_ros.localization.types import Prior
+from spikevim_ros.render import render_view
 from spikevim_ros.replay.evaluate import run_replay
 from spikevim_ros.replay.pipeline_factory import gallery_world, load_pipeline
 from spikevim_ros.replay.runner import ReplayOptions
-from sim_scenarios import NAIP, cross_date_flight, naip_gallery
+from sim_scenarios import (CAMERA, CROSS_DATE_ALTITUDE_M, NAIP, cross_date_flight, naip_gallery,
+                           naip_raster)
 
 
 @pytest.fixture(scope='module')
@@ -48,11 +54,11 @@ def test_cross_date_flight_is_replayed_and_counted(replayed):
     assert metrics['frames'] == metrics['frames_in_bag'] == 31
     assert metrics['frames_processed'] + metrics['frames_dropped'] == 31
     assert metrics['frames_in_outage'] == 20
-    # measured: every denied frame with its own fix, median 5.0 m, p95 10.4 m, max 12.1 m
+    # measured: every denied frame with its own fix, median 5.7 m, p95 9.7 m, max 12.7 m
     assert metrics['outage_fix_fraction'] >= 0.9
-    assert metrics['vision_error']['median_m'] < 3.0 * 5.0
-    assert metrics['vision_error']['p95_m'] < 3.0 * 10.4
-    # the covariance across dates: measured 93 % of the errors inside 2-sigma (ideal 86 %)
+    assert metrics['vision_error']['median_m'] < 3.0 * 5.7
+    assert metrics['vision_error']['p95_m'] < 3.0 * 9.7
+    # the covariance across dates: measured 90 % of the errors inside 2-sigma (ideal 86 %)
     inside = metrics['covariance_consistency']['inside_2sigma']
     assert 0.80 <= inside < 1.0, metrics['covariance_consistency']
     # no wrong lock is published: every fix within 50 m or its own 3 sigma
@@ -94,3 +100,32 @@ def test_covariance_learns_an_autopilot_better_or_worse_than_assumed(
     inside = sum(r.vision_error_m <= 2.0 * r.vision_sigma_m for r in denied) / len(denied)
     print(f'attitude {attitude_noise_deg} deg: learnt {learnt:.2f} deg, {inside:.0%} in 2 sigma')
     assert 0.75 <= inside <= 0.98
+
+
+# along the flight line (east -250 m): stretches where frames of 2018 did not verify on the 2016
+# map at their true place before the edge fields were smoothed to the map's own 5 m resolution
+# (3 of these 12 verified then; all 12 after)
+CHANGED_GROUND_NORTH_M = (-780.0, -760.0, -740.0, -720.0, -700.0, -40.0, 0.0, 20.0, 40.0, 80.0,
+                          100.0, 120.0)
+
+
+def test_changed_ground_verifies_at_the_true_place(gallery_2016):
+    """Frames of 2018 over fields that changed since 2016 verify inside an 80 m prior disc."""
+    camera = PinholeCamera.from_hfov(CAMERA.width, CAMERA.height, CAMERA.hfov_deg)
+    raster = load_rasters(naip_raster('20180716'))[0]
+    localizer = load_pipeline(gallery_2016)[0].localizer
+    errors = []
+    for north in CHANGED_GROUND_NORTH_M:
+        pose = CameraPose(-250.0, north, CROSS_DATE_ALTITUDE_M, yaw_deg=0.0, pitch_deg=0.0,
+                          roll_deg=0.0)
+        image, _ = render_view(raster, camera, pose)
+        lat, lon = raster.frame.to_latlon(pose.east, pose.north)
+        result = localizer.localize(image, prior=Prior(float(lat), float(lon), 80.0),
+                                    altitude_agl=CROSS_DATE_ALTITUDE_M, camera=camera,
+                                    attitude_deg=(0.0, 0.0, 0.0))
+        if result.fix:
+            east, north_m = raster.frame.to_en(result.latitude, result.longitude)
+            errors.append(float(np.hypot(east - pose.east, north_m - pose.north)))
+    print('errors (m):', [round(e, 1) for e in errors])
+    assert sum(e <= 15.0 for e in errors) >= 10, errors
+    assert all(e <= 50.0 for e in errors), errors

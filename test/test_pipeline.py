@@ -147,6 +147,27 @@ def test_match_without_prior_is_published_once_a_second_frame_agrees(world):
     assert frame(-20.0, -30.0, 6.5)[0].vision_fix is not None
 
 
+def test_second_match_must_agree_through_the_odometry_within_the_sigmas(world):
+    localizer, raster = world
+    pipe = FallbackPipeline(localizer, GnssMonitor(), PipelineConfig())   # 100 m search margin
+
+    def frame(east: float, now: float, odometry_east: float):
+        image, _, _ = view(raster, east, 0.0)
+        odometry = Odometry(np.array([odometry_east, 0.0, 100.0]), np.zeros(3))
+        return pipe.on_frame(image, now, now, altitude_agl=ALTITUDE_AGL, camera=CAMERA,
+                             odometry=odometry)
+
+    assert frame(0.0, 5.0, 0.0).vision_fix is None                # the candidate
+    # 30 m east of where the odometry puts the candidate: inside the search margin, but two
+    # fixes of one place would agree within a few sigma, so this one only replaces the candidate
+    drifted = frame(30.0, 5.5, 0.0)
+    assert drifted.result.verified and drifted.vision_fix is None
+    assert 'from the previous match' in drifted.result.reason
+    # the odometry says 30 m east, and the match is 30 m east: confirmed
+    moved = frame(60.0, 6.0, 30.0)
+    assert moved.vision_fix is not None
+
+
 def test_first_match_after_a_lost_track_waits_for_a_second_frame(world):
     localizer, raster = world
     pipe = FallbackPipeline(localizer, GnssMonitor(),
@@ -163,6 +184,30 @@ def test_first_match_after_a_lost_track_waits_for_a_second_frame(world):
     assert 'unconfirmed' in late.result.reason
     agreed = pipe.on_frame(image, 14.0, 14.0, altitude_agl=ALTITUDE_AGL, camera=CAMERA)
     assert agreed.vision_fix is not None
+
+
+def test_matches_after_a_lost_track_must_agree_with_the_dead_reckoning(world):
+    localizer, raster = world
+    pipe = FallbackPipeline(localizer, GnssMonitor(),
+                            PipelineConfig(prior_radius_m=200.0, confirm_after_gap_s=10.0))
+    still = Odometry(np.array([0.0, 0.0, 100.0]), np.zeros(3))
+    _, lat, lon = view(raster, 0.0, 0.0)
+    for k in range(3):                                   # GNSS at east 0, then silent
+        pipe.on_gnss(gnss(1.0 + 0.1 * k, lat, lon), 1.0 + 0.1 * k, odometry=still)
+
+    def frame(east: float, now: float):
+        image, _, _ = view(raster, east, 0.0)
+        return pipe.on_frame(image, now, now, altitude_agl=ALTITUDE_AGL, camera=CAMERA,
+                             odometry=still)
+
+    # 12 s later the odometry says the aircraft has not moved: two matches 60 m east agree
+    # with each other (a map feature that moved would do that) but not with it
+    for now in (13.0, 13.5):
+        off = frame(60.0, now)
+        assert off.result.verified and off.vision_fix is None
+        assert 'from the dead-reckoned position' in off.result.reason
+    assert frame(0.0, 14.0).vision_fix is None           # agrees: the candidate
+    assert frame(0.0, 14.5).vision_fix is not None
 
 
 def test_tilt_sigma_is_learnt_from_healthy_gnss_and_used_while_lost(world):
