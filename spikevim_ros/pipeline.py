@@ -281,11 +281,11 @@ class FallbackPipeline:
         0.5 m/s x the time since (added in quadrature), the rates the search prior uses.
         """
         anchor = self._vision_anchor
-        moved = _moved(anchor, odometry) if anchor is not None else None
-        if moved is None:
+        carried = self._carried(anchor, anchor.sigma_m, now, odometry) \
+            if anchor is not None else None
+        if carried is None:
             return None
-        lat, lon, distance = moved
-        sigma = self._odometry_sigma(anchor.sigma_m, distance, now - anchor.time)
+        lat, lon, sigma = carried
         cov = np.diag([sigma ** 2, sigma ** 2, self.config.vertical_sigma_m ** 2])
         return GeoFix(stamp=stamp, latitude=float(lat), longitude=float(lon),
                       altitude=self._altitude(altitude_agl, result), status=STATUS_FIX,
@@ -345,16 +345,10 @@ class FallbackPipeline:
         CONFIRM_GATE_SIGMAS x the combined 1-sigma of it and the match (its sigma grows with
         ``odometry_drift`` x distance and 0.5 m/s x time). None also when nothing can be carried.
         """
-        best = None
-        for anchor in self._anchors(self.monitor.evaluate(now)):
-            moved = _moved(anchor, odometry)
-            if moved is None:
-                continue
-            lat, lon, distance = moved
-            sigma = self._odometry_sigma(math.hypot(anchor.sigma_m, vision.horizontal_sigma_m),
-                                         distance, now - anchor.time)
-            if best is None or sigma < best[2]:
-                best = (lat, lon, sigma)
+        carried = [self._carried(anchor, math.hypot(anchor.sigma_m, vision.horizontal_sigma_m),
+                                 now, odometry)
+                   for anchor in self._anchors(self.monitor.evaluate(now))]
+        best = min((c for c in carried if c is not None), key=lambda c: c[2], default=None)
         if best is None:
             return None
         apart = horizontal_distance_m(best[0], best[1], vision.latitude, vision.longitude)
@@ -375,19 +369,29 @@ class FallbackPipeline:
         aircraft may have gone anywhere within ``prior_growth_m_s`` x the time between them.
         """
         matches = math.hypot(candidate.sigma_m, vision.horizontal_sigma_m)
-        moved = _moved(candidate, odometry)
-        if moved is None:
+        carried = self._carried(candidate, matches, now, odometry)
+        if carried is None:
             speed = self.config.prior_growth_m_s * max(now - candidate.time, 0.0)
             return (candidate.latitude, candidate.longitude,
                     CONFIRM_GATE_SIGMAS * matches + speed)
-        lat, lon, distance = moved
-        sigma = self._odometry_sigma(matches, distance, now - candidate.time)
+        lat, lon, sigma = carried
         return lat, lon, CONFIRM_GATE_SIGMAS * sigma
 
-    def _odometry_sigma(self, sigma_m: float, distance_m: float, age_s: float) -> float:
-        """Return a 1-sigma ``sigma_m`` carried ``distance_m`` by odometry over ``age_s``."""
-        return math.sqrt(sigma_m ** 2 + (self.config.odometry_drift * distance_m) ** 2
-                         + (ODOMETRY_BIAS_M_S * max(age_s, 0.0)) ** 2)
+    def _carried(self, anchor: _Anchor, sigma_m: float, now: float,
+                 odometry: Odometry | None) -> tuple[float, float, float] | None:
+        """
+        Return (lat, lon, 1-sigma) of ``anchor`` carried to ``now`` by the odometry, or None.
+
+        The 1-sigma grows from ``sigma_m`` by ``odometry_drift`` x the distance moved and
+        0.5 m/s x the time since (in quadrature). None when the odometry cannot carry it.
+        """
+        moved = _moved(anchor, odometry)
+        if moved is None:
+            return None
+        lat, lon, distance = moved
+        sigma = math.sqrt(sigma_m ** 2 + (self.config.odometry_drift * distance) ** 2
+                          + (ODOMETRY_BIAS_M_S * max(now - anchor.time, 0.0)) ** 2)
+        return lat, lon, sigma
 
     def _prior(self, now: float, status: GnssStatus, odometry: Odometry | None
                ) -> Prior | None:
