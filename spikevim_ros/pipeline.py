@@ -80,6 +80,7 @@ class FrameOutput:
     search_path: str = ''           # in_flight, heading_search or scale_search (query.py)
     dead_reckoned: GeoFix | None = None  # published on ~/fix when enabled and no vision fix
     tilt_sigma_deg: float = math.nan    # the tilt sigma the vision fix covariance used
+    motion: str = 'none'                # what moved the prior: Odometry.source, or none
 
     @property
     def own_fix(self) -> GeoFix | None:
@@ -100,18 +101,22 @@ class _Anchor:
     odometry: Odometry | None = None    # the odometry when this position was trusted
 
 
-def _moved(anchor: _Anchor, odometry: Odometry | None) -> tuple[float, float, float] | None:
+def _moved(anchor: _Anchor, odometry: Odometry | None
+           ) -> tuple[float, float, float, float] | None:
     """
-    Return (lat, lon, distance moved) of ``anchor`` carried by the odometry since it was trusted.
+    Return (lat, lon, distance moved, variance added) of ``anchor`` carried by the odometry.
 
-    None when either odometry is missing or the odometry frame changed (another epoch) since.
+    The variance is what the odometry accumulated beyond its drift since the anchor was trusted
+    (visual odometry coasting). None when either odometry is missing or the odometry frame
+    changed (another epoch) since.
     """
     then = anchor.odometry
     if odometry is None or then is None or odometry.epoch != then.epoch:
         return None
     east, north = (float(v) for v in odometry.position[:2] - then.position[:2])
     lat, lon = LocalFrame(anchor.latitude, anchor.longitude).to_latlon(east, north)
-    return float(lat), float(lon), math.hypot(east, north)
+    added = max(odometry.variance_m2 - then.variance_m2, 0.0)
+    return float(lat), float(lon), math.hypot(east, north), added
 
 
 def _combine_discs(a: tuple[float, float, float], b: tuple[float, float, float],
@@ -187,9 +192,10 @@ class FallbackPipeline:
         Each trusted position (last good GNSS fix, last verified vision fix) gives a disc whose
         radius grows with its age, or, when a validated ``odometry`` of the same frame epoch was
         recorded with it, moves with the odometry displacement since then and grows with
-        ``odometry_drift`` x displacement + 0.5 m/s x age. The prior is the inner disc when one
-        holds the other, else the smallest disc holding both (so a GNSS jump never hides the true
-        position from the search), or None beyond ``prior_max_radius_m``.
+        ``odometry_drift`` x displacement + 0.5 m/s x age + 3 sigma of the variance the odometry
+        added (visual odometry coasting). The prior is the inner disc when one holds the other,
+        else the smallest disc holding both (so a GNSS jump never hides the true position from
+        the search), or None beyond ``prior_max_radius_m``.
         """
         with self._lock:
             return self._prior(now, self.monitor.evaluate(now), odometry)
@@ -268,7 +274,8 @@ class FallbackPipeline:
             output = FrameOutput(result=result, vision_fix=vision, selected=None,
                                  gnss_status=self._status, prior=prior, covariance_terms_m=terms,
                                  search_path=path, dead_reckoned=dead,
-                                 tilt_sigma_deg=tilt_deg if vision is not None else math.nan)
+                                 tilt_sigma_deg=tilt_deg if vision is not None else math.nan,
+                                 motion=odometry.source if odometry is not None else 'none')
             return output if self._status.ok else replace(output, selected=output.own_fix)
 
     def _dead_reckoned(self, stamp: float, now: float, odometry: Odometry | None,
@@ -382,15 +389,16 @@ class FallbackPipeline:
         """
         Return (lat, lon, 1-sigma) of ``anchor`` carried to ``now`` by the odometry, or None.
 
-        The 1-sigma grows from ``sigma_m`` by ``odometry_drift`` x the distance moved and
-        0.5 m/s x the time since (in quadrature). None when the odometry cannot carry it.
+        The 1-sigma grows from ``sigma_m`` by ``odometry_drift`` x the distance moved,
+        0.5 m/s x the time since and the odometry's own added variance (in quadrature). None
+        when the odometry cannot carry it.
         """
         moved = _moved(anchor, odometry)
         if moved is None:
             return None
-        lat, lon, distance = moved
+        lat, lon, distance, added = moved
         sigma = math.sqrt(sigma_m ** 2 + (self.config.odometry_drift * distance) ** 2
-                          + (ODOMETRY_BIAS_M_S * max(now - anchor.time, 0.0)) ** 2)
+                          + (ODOMETRY_BIAS_M_S * max(now - anchor.time, 0.0)) ** 2 + added)
         return lat, lon, sigma
 
     def _prior(self, now: float, status: GnssStatus, odometry: Odometry | None
@@ -425,8 +433,9 @@ class FallbackPipeline:
         moved = _moved(anchor, odometry)
         if moved is None:
             return anchor.latitude, anchor.longitude, base + self.config.prior_growth_m_s * age
-        lat, lon, distance = moved
-        return lat, lon, base + self.config.odometry_drift * distance + ODOMETRY_BIAS_M_S * age
+        lat, lon, distance, added = moved
+        return lat, lon, (base + self.config.odometry_drift * distance + ODOMETRY_BIAS_M_S * age
+                          + 3.0 * math.sqrt(added))
 
     def _altitude(self, altitude_agl: float | None, result: LocalizationResult) -> float:
         good = self._status.last_good_fix if self._status is not None else None

@@ -75,6 +75,8 @@ def test_cross_date_flight_is_replayed_and_counted(replayed):
     stages = metrics['stage_time_ms']
     assert all(stages[s]['median'] > 0.0 for s in ('prepare', 'retrieval', 'coarse', 'refine'))
     assert stages['visual_odometry']['median'] is None
+    assert {r.motion for r in replayed.trace.records if r.status == 'processed'} == \
+        {'odometry input'}
     assert stages['coarse']['p95'] <= 1000.0 * metrics['processing_time_s']['max']
     # nothing is declared after the bag's end (the last frames finish after it)
     assert all(e['t'] <= 30.0 for e in metrics['loss_declared']), metrics['loss_declared']

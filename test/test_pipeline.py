@@ -204,7 +204,7 @@ def test_matches_after_a_lost_track_must_agree_with_the_dead_reckoning(world):
     # with each other (a map feature that moved would do that) but not with it
     for now in (13.0, 13.5):
         off = frame(60.0, now)
-        assert off.result.verified and off.vision_fix is None
+        assert off.result.verified and off.vision_fix is None and off.motion == 'odometry input'
         assert 'from the dead-reckoned position' in off.result.reason
     assert frame(0.0, 14.0).vision_fix is None           # agrees: the candidate
     assert frame(0.0, 14.5).vision_fix is not None
@@ -279,6 +279,8 @@ def test_prior_moves_with_valid_odometry():
     assert without.radius_m == pytest.approx(50.0 + sigma + 15.0 * 20.0)
     reset = Odometry(moved.position, moved.velocity_enu, epoch=1)     # frame jumped since
     assert pipe.prior(30.0, reset).radius_m == pytest.approx(without.radius_m)
+    coasted = Odometry(moved.position, moved.velocity_enu, variance_m2=12.0 ** 2)   # 12 m
+    assert pipe.prior(30.0, coasted).radius_m == pytest.approx(prior.radius_m + 3.0 * 12.0)
 
 
 def test_encoder_frames_go_down_the_ranking_then_start_over(world):

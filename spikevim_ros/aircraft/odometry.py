@@ -18,6 +18,9 @@ class Odometry:
     position: np.ndarray
     velocity_enu: np.ndarray
     epoch: int = 0      # increases when the odometry frame jumped (reset): positions differ
+    variance_m2: float = 0.0  # position variance accumulated beyond the drift the pipeline
+    #                           assumes (visual odometry coasting); differences count
+    source: str = 'odometry input'  # what measured it (frames.csv ``motion``, diagnostics)
 
 
 def odometry_from_values(position, orientation_xyzw, body_velocity

@@ -57,6 +57,7 @@ class FrameRecord:
     latency_s: float = math.nan    # published - image stamp (waiting + processing)
     search_path: str = ''          # in_flight, heading_search or scale_search (inputs known)
     encoder_ran: bool = False      # the encoder ranked the map (no small prior window)
+    motion: str = ''               # what moved the prior (odometry input, visual odometry, none)
     dead_reckoned_east: float = math.nan   # the dead-reckoned fix (publish_dead_reckoning)
     dead_reckoned_north: float = math.nan
     dead_reckoned_sigma_m: float = math.nan

@@ -477,6 +477,7 @@ class _ReplayRun:
         record.search_path = output.search_path
         record.stage_ms = dict(output.result.timings_ms)
         record.encoder_ran = output.result.encoder_ran
+        record.motion = output.motion
         if vision is not None and vision.has_position:
             record.vision_east, record.vision_north = self.to_en(vision.latitude,
                                                                  vision.longitude)

@@ -507,6 +507,7 @@ class LocalizerNode(LifecycleNode):
                for stage in STAGES},
             'search_path': last.search_path if last else '',
             'encoder_ran': last.result.encoder_ran if last else False,
+            'motion': last.motion if last else '',
             'gallery_tiles': len(gallery) if gallery is not None else 0,
             'encoder': f'{encoder.variant}/{encoder.weights_id}/{encoder.runtime}'
             if encoder is not None else ''})
