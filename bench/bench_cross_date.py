@@ -45,7 +45,8 @@ SCENARIOS = {
     'gallery2010_flight2020': ('20100629', '20200831'),
 }
 KEYS = ('mode', 'frames', 'frames_processed', 'frames_dropped', 'frames_encoder_ran',
-        'frames_in_outage', 'outage_fix_fraction', 'outage_time_coverage',
+        'frames_in_outage', 'outage_fix_fraction', 'outage_verified_fix_fraction',
+        'unverified_error_in_outage', 'outage_time_coverage',
         'vision_error_in_outage', 'selected_error_in_outage', 'covariance_consistency',
         'covariance_consistency_in_outage',
         'detection_delay_s', 'first_fallback_latency_s', 'processing_time_s', 'stage_time_ms',

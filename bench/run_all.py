@@ -27,6 +27,7 @@ BENCHMARKS = {
     'node_latency': (['bench/bench_node_latency.py', '--frames', '5'], True),
     'cross_date': (['bench/bench_cross_date.py'], False),
     'covariance_scale': (['bench/bench_covariance_scale.py'], False),
+    'coarse_spread': (['bench/bench_coarse_spread.py'], False),
     'image_transport': (['bench/bench_image_transport.py'], True),
 }
 

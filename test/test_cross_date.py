@@ -14,14 +14,22 @@ import numpy as np
 import pytest
 
 from spikevim_ros.camera import CameraPose, PinholeCamera
+from spikevim_ros.geo import horizontal_distance_m
 from spikevim_ros.georaster import load_rasters
-from spikevim_ros.localization.types import Prior
+from spikevim_ros.fix import COVARIANCE_TYPE_DIAGONAL_KNOWN, STATUS_FIX, GeoFix
+from spikevim_ros.localization.types import LocalizerConfig, Prior
 from spikevim_ros.render import render_view
 from spikevim_ros.replay.evaluate import run_replay
 from spikevim_ros.replay.pipeline_factory import gallery_world, load_pipeline
 from spikevim_ros.replay.runner import ReplayOptions
 from sim_scenarios import (CAMERA, CROSS_DATE_ALTITUDE_M, NAIP, cross_date_flight, naip_gallery,
                            naip_raster)
+
+
+def gnss_fix(stamp: float, lat: float, lon: float) -> GeoFix:
+    return GeoFix(stamp=stamp, latitude=lat, longitude=lon, altitude=600.0, status=STATUS_FIX,
+                  covariance_enu=np.diag([4.0, 4.0, 16.0]),
+                  covariance_type=COVARIANCE_TYPE_DIAGONAL_KNOWN, frame_id='gnss')
 
 
 @pytest.fixture(scope='module')
@@ -125,9 +133,46 @@ def test_changed_ground_verifies_at_the_true_place(gallery_2016):
         result = localizer.localize(image, prior=Prior(float(lat), float(lon), 80.0),
                                     altitude_agl=CROSS_DATE_ALTITUDE_M, camera=camera,
                                     attitude_deg=(0.0, 0.0, 0.0))
-        if result.fix:
+        if result.verified:
             east, north_m = raster.frame.to_en(result.latitude, result.longitude)
             errors.append(float(np.hypot(east - pose.east, north_m - pose.north)))
     print('errors (m):', [round(e, 1) for e in errors])
     assert sum(e <= 15.0 for e in errors) >= 10, errors
     assert all(e <= 50.0 for e in errors), errors
+
+
+# along the flight line: fields of 2016 that are lakes in 2020 (frames of 2020 there do not
+# verify on the 2016 map, whatever the prior)
+FLOODED_NORTH_M = (260.0, 275.0, 290.0, 305.0, 320.0, 335.0)
+
+
+def test_flooded_ground_gets_an_unverified_coarse_fix_inside_its_3_sigma(gallery_2016):
+    """Where patches no longer verify, the whole frame still correlates best at its place."""
+    camera = PinholeCamera.from_hfov(CAMERA.width, CAMERA.height, CAMERA.hfov_deg)
+    raster = load_rasters(naip_raster('20200831'))[0]
+    pipeline = load_pipeline(gallery_2016)[0]
+    without = load_pipeline(gallery_2016,
+                            localizer_config=LocalizerConfig(coarse_fallback=False))[0]
+    lat, lon = raster.frame.to_latlon(-250.0, FLOODED_NORTH_M[0] - 30.0)
+    for k in range(3):                           # GNSS 2 s before, then silent
+        pipeline.on_gnss(gnss_fix(float(k) * 0.2, float(lat), float(lon)), float(k) * 0.2)
+    errors = []
+    for k, north in enumerate(FLOODED_NORTH_M):
+        image, _ = render_view(raster, camera, CameraPose(-250.0, north, CROSS_DATE_ALTITUDE_M,
+                                                          yaw_deg=0.0))
+        now = 2.0 + k
+        out = pipeline.on_frame(image, now, now, altitude_agl=CROSS_DATE_ALTITUDE_M,
+                                camera=camera, attitude_deg=(0.0, 0.0, 0.0))
+        assert out.vision_fix is not None and not out.result.verified, out.result.reason
+        assert out.result.reason.startswith('coarse match only, not verified')
+        assert out.selected is out.vision_fix                # GNSS is lost: it is published
+        east, north_m = raster.frame.to_en(out.vision_fix.latitude, out.vision_fix.longitude)
+        errors.append(float(np.hypot(east + 250.0, north_m - north)))
+        assert errors[-1] <= min(40.0, 3.0 * out.vision_fix.horizontal_sigma_m), errors
+        # it is not trusted as a position to search around: the prior stays on the GNSS fix
+        assert horizontal_distance_m(out.prior.latitude, out.prior.longitude, lat, lon) < 1.0
+        bare = without.localizer.localize(image, prior=out.prior,
+                                          altitude_agl=CROSS_DATE_ALTITUDE_M, camera=camera,
+                                          attitude_deg=(0.0, 0.0, 0.0))
+        assert not bare.fix and 'no verified match' in bare.reason
+    print('coarse errors (m):', [round(e, 1) for e in errors])

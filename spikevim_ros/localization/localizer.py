@@ -91,10 +91,10 @@ class Localizer:
             budget = FrameBudget(started, self.config.frame_budget_s, self._cancel)
             ids = np.array([w[0] for w in windows])
         lap('retrieval')
-        best, unmatched, aligned = self._search(windows, geometry, budget, timings)
+        best, unmatched, aligned, peak = self._search(windows, geometry, budget, timings)
         if scores is not None:
             self._unmatched.append(unmatched)
-        result = self._conclude(best, geometry, ids, scores, prior)
+        result = self._conclude(best, geometry, ids, scores, prior, peak)
         if budget.exceeded and not result.fix:
             result.reason += f' (frame budget of {budget.seconds:g} s reached)'
         result.encoder_ran = scores is not None
@@ -161,17 +161,19 @@ class Localizer:
 
     def _search(self, windows: list, geometry: QueryGeometry, budget: 'FrameBudget',
                 timings: dict[str, float]
-                ) -> tuple[tuple[Alignment, int] | None, list, list[int]]:
+                ) -> tuple[tuple[Alignment, int] | None, list, list[int], Placement | None]:
         """
         Align the windows in order (coarse peaks, then their verification), best-ranked first.
 
         Stops at a confident match or when the budget is spent, but always searches the first
         window and verifies its best ``max_refinements`` peaks, so that every frame makes
         progress down the ranking even when the encoder used up the budget. Returns the best
-        alignment, the windows aligned to the end without an accepted match, and the tile ids of
-        those aligned; adds the time spent in each stage to ``timings`` (ms).
+        alignment, the windows aligned to the end without an accepted match, the tile ids of
+        those aligned and the best coarse peak; adds the time spent in each stage to
+        ``timings`` (ms).
         """
         best: tuple[Alignment, int] | None = None
+        peak: tuple[float, int, Placement] | None = None
         unmatched, aligned = [], []
         timings.update(coarse=0.0, refine=0.0)
         for window in windows:
@@ -182,6 +184,8 @@ class Localizer:
             before = best
             started = time.perf_counter()
             placements = self._coarse(window, geometry, budget, exempt=first)
+            if placements and (peak is None or placements[0][0] > peak[0]):
+                peak = placements[0]
             middle = time.perf_counter()
             best = self._verify(placements, geometry, budget, best,
                                 self.config.max_refinements if first else 0)
@@ -192,7 +196,7 @@ class Localizer:
                 unmatched.append(window)
             if best is not None and self._confident(best[0]):
                 break
-        return best, unmatched, aligned
+        return best, unmatched, aligned, peak[2] if peak is not None else None
 
     def _coarse(self, window: tuple, geometry: QueryGeometry, budget: 'FrameBudget',
                 exempt: bool = False) -> list:
@@ -315,8 +319,8 @@ class Localizer:
         return alignment
 
     def _conclude(self, best: tuple[Alignment, int] | None, geometry: QueryGeometry,
-                  ids: np.ndarray, scores: np.ndarray | None, prior: Prior | None
-                  ) -> LocalizationResult:
+                  ids: np.ndarray, scores: np.ndarray | None, prior: Prior | None,
+                  peak: Placement | None = None) -> LocalizationResult:
         cfg = self.config
         retrieved = [int(i) for i in ids[:5]]
         if best is not None:
@@ -335,6 +339,12 @@ class Localizer:
                     f'{cfg.min_inlier_ratio:.0%})')
         else:
             weak = 'no verified match (no consistent placement found)'
+        if cfg.coarse_fallback and prior is not None and scores is None and peak is not None \
+                and len(geometry.metres_per_unit) == len(geometry.angles_deg) == 1:
+            coarse = self._coarse_fix(peak, geometry, prior, weak)
+            if coarse is not None:
+                coarse.tile_ids = retrieved
+                return coarse
         if cfg.retrieval_fallback and scores is not None and prior is None:
             fallback = self._retrieval_only(ids, scores)
             if fallback is not None:
@@ -371,6 +381,37 @@ class Localizer:
                                   covariance_terms_m=terms,
                                   quality=float(np.clip(quality, 0.0, 1.0)), verified=True,
                                   inliers=alignment.inliers, altitude_agl_m=altitude_agl)
+
+    def _coarse_fix(self, peak: Placement, geometry: QueryGeometry, prior: Prior, weak: str
+                    ) -> LocalizationResult | None:
+        """
+        Return the best coarse peak as an unverified fix, or None when it says little.
+
+        Over ground that changed since the map was made the patches of a frame may no longer
+        verify, while the frame as a whole still correlates best at its true place. The
+        position is the peak's, its covariance the score map's spread about it
+        (:func:`~spikevim_ros.localization.align.score_spread`) plus the map's own error. It is
+        kept only when its 3-sigma is inside the prior radius (a flat score map over water or
+        noise spreads across the whole window).
+        """
+        window = peak.window
+        q2en = window.px_to_en @ peak.query_to_window
+        target = geometry.target_px[None, None].astype(np.float64)
+        east, north = cv2.perspectiveTransform(target, q2en)[0, 0]
+        flip = np.diag([window.gsd, -window.gsd])
+        spread = flip @ peak.spread_px() @ flip
+        cov = spread + self.config.map_sigma_m ** 2 * np.eye(2)
+        sigma = math.sqrt(np.trace(cov) / 2.0)
+        if 3.0 * sigma > prior.radius_m:
+            return None
+        lat, lon = self.gallery.raster(window.raster_no).frame.to_latlon(east, north)
+        result = LocalizationResult(
+            True, f'coarse match only, not verified: {weak}', float(lat), float(lon),
+            covariance_en_m2=cov,
+            covariance_terms_m={'alignment': math.sqrt(max(np.trace(spread), 0.0) / 2.0),
+                                'map': self.config.map_sigma_m},
+            quality=0.1, verified=False)
+        return None if self._outside_prior(result, prior) else result
 
     def _outside_prior(self, result: LocalizationResult, prior: Prior | None) -> str | None:
         if prior is None:

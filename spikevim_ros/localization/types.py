@@ -60,6 +60,9 @@ class LocalizerConfig:
     map_sigma_m: float = 1.0          # georeference error of the map itself (1 sigma)
     retrieval_fallback: bool = True   # retrieval-only estimate when nothing verifies and
     #                                   there is no prior (a prior says more than one tile)
+    coarse_fallback: bool = True      # with a prior, attitude and height, the best coarse peak
+    #                                   as an unverified fix when nothing verifies (changed
+    #                                   ground), its covariance the score map's spread
     retrieval_min_margin: float = 0.08  # top-1 vs best far tile (cosine), for that fallback
     frame_budget_s: float = 8.0       # a frame aligned in its prior window stops after this long
     reacquire_budget_s: float = 2.0   # a frame that goes through the encoder (no small prior

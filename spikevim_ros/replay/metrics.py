@@ -234,6 +234,10 @@ def summarize(records: list[FrameRecord], events: dict) -> dict:
         'frames_dropped_in_outage': sum(r.status == DROPPED for r in outage),
         'outage_fix_fraction': (sum(r.has_vision_fix for r in outage) / len(outage))
         if outage else None,
+        'outage_verified_fix_fraction': _share(r.has_vision_fix and r.vision_confident
+                                               for r in outage),
+        'unverified_error_in_outage': error_stats(r.vision_error_m for r in outage
+                                                  if not r.vision_confident),
         'vision_error': error_stats(r.vision_error_m for r in records),
         'vision_error_in_outage': error_stats(r.vision_error_m for r in outage),
         'selected_error': error_stats(r.selected_error_m for r in records),
