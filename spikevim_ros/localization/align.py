@@ -167,10 +167,11 @@ class Placement:
         return score_spread(self.score_map, self.loc)
 
 
-SPREAD_TEMPERATURE = 0.0175  # score difference that weighs a shift e times less; calibrated on
+SPREAD_TEMPERATURE = 0.02    # score difference that weighs a shift e times less; calibrated on
 #                              the frames of a 2019 flight that did not verify on the 2009 map of
-#                              naip_multidate_west (39 coarse fixes, 150 m prior): 90 % of their
-#                              errors inside 2-sigma, all inside 3-sigma (0.015: 78 %, 0.02: 100 %)
+#                              naip_multidate_west (39 coarse fixes, 150 m prior): every error
+#                              inside 2-sigma (0.0175: 90 %, 0.015: 78 %); an unverified fix
+#                              errs on the side of a wider covariance
 
 
 def score_spread(score: np.ndarray, loc: tuple[int, int]) -> np.ndarray:
