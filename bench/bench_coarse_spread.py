@@ -28,8 +28,8 @@ from tqdm import tqdm
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / 'test'))
 
-from sim_scenarios import (CAMERA, CROSS_DATE_ALTITUDE_M, CROSS_DATE_SPEED_MPS,  # noqa: E402
-                           naip_gallery, naip_raster)
+from sim_scenarios import (CAMERA, CROSS_DATE_ALTITUDE_M, CROSS_DATE_PATH,  # noqa: E402
+                           CROSS_DATE_SPEED_MPS, naip_gallery, naip_raster)
 from spikevim_ros.camera import CameraPose, PinholeCamera  # noqa: E402
 from spikevim_ros.georaster import load_rasters  # noqa: E402
 from spikevim_ros.localization import align  # noqa: E402
@@ -49,7 +49,7 @@ def coarse_fixes(localizer, flight_date: str, radius_m: float, step_s: int, seed
     tilt_m2 = (CROSS_DATE_ALTITUDE_M * math.tan(math.radians(TILT_DEG))) ** 2
     rows = []
     for t in tqdm(range(0, 185, step_s), desc=f'T={align.SPREAD_TEMPERATURE:g}', leave=False):
-        truth = np.array([-250.0, -1300.0 + CROSS_DATE_SPEED_MPS * t])
+        truth = CROSS_DATE_PATH[0] + np.array([0.0, CROSS_DATE_SPEED_MPS * t])   # due north
         image, _ = render_view(raster, camera, CameraPose(truth[0], truth[1],
                                                           CROSS_DATE_ALTITUDE_M, yaw_deg=0.0))
         centre = truth + rng.normal(0.0, radius_m / 3.0, 2)

@@ -179,9 +179,9 @@ def score_spread(score: np.ndarray, loc: tuple[int, int]) -> np.ndarray:
     Return the 2 x 2 covariance (pixels^2) of the shift at ``loc`` in a coarse score map.
 
     Every shift is weighted by exp((score - peak) / SPREAD_TEMPERATURE), so that a peak that
-    stands alone gives about one pixel and places scoring nearly as well (another stretch of
-    the same shoreline, a repeated field pattern) widen it towards themselves; one pixel^2 of
-    quantisation is added.
+    stands alone gives almost nothing and places scoring nearly as well (another stretch of the
+    same shoreline, a repeated field pattern) widen it towards themselves. The quantisation of
+    the shift is left to :func:`~spikevim_ros.localization.covariance.fix_covariance`.
     """
     peak = float(score[loc[1], loc[0]])
     weight = np.exp(np.minimum((score.astype(np.float64) - peak) / SPREAD_TEMPERATURE, 50.0))
@@ -189,7 +189,7 @@ def score_spread(score: np.ndarray, loc: tuple[int, int]) -> np.ndarray:
     ys, xs = np.mgrid[0:score.shape[0], 0:score.shape[1]]
     dx, dy = xs - loc[0], ys - loc[1]
     return np.array([[(weight * dx * dx).sum(), (weight * dx * dy).sum()],
-                     [(weight * dx * dy).sum(), (weight * dy * dy).sum()]]) + np.eye(2)
+                     [(weight * dx * dy).sum(), (weight * dy * dy).sum()]])
 
 
 def _box_sums(integral: np.ndarray, width: int, height: int) -> np.ndarray:

@@ -390,27 +390,22 @@ class Localizer:
         Over ground that changed since the map was made the patches of a frame may no longer
         verify, while the frame as a whole still correlates best at its true place. The
         position is the peak's, its covariance the score map's spread about it
-        (:func:`~spikevim_ros.localization.align.score_spread`) plus the map's own error. It is
-        kept only when its 3-sigma is inside the prior radius (a flat score map over water or
-        noise spreads across the whole window).
+        (:func:`~spikevim_ros.localization.align.score_spread`) in the terms of a verified fix
+        (one coarse pixel^2 of quantisation, unscaled, plus the map's own error). It is kept
+        only when its 3-sigma is inside the prior radius (a flat score map over water or noise
+        spreads across the whole window).
         """
         window = peak.window
         q2en = window.px_to_en @ peak.query_to_window
         target = geometry.target_px[None, None].astype(np.float64)
         east, north = cv2.perspectiveTransform(target, q2en)[0, 0]
-        flip = np.diag([window.gsd, -window.gsd])
-        spread = flip @ peak.spread_px() @ flip
-        cov = spread + self.config.map_sigma_m ** 2 * np.eye(2)
-        sigma = math.sqrt(np.trace(cov) / 2.0)
-        if 3.0 * sigma > prior.radius_m:
+        cov, terms = fix_covariance(peak.spread_px(), window.gsd, 1.0, self.config.map_sigma_m)
+        if 3.0 * math.sqrt(np.trace(cov) / 2.0) > prior.radius_m:
             return None
         lat, lon = self.gallery.raster(window.raster_no).frame.to_latlon(east, north)
         result = LocalizationResult(
             True, f'coarse match only, not verified: {weak}', float(lat), float(lon),
-            covariance_en_m2=cov,
-            covariance_terms_m={'alignment': math.sqrt(max(np.trace(spread), 0.0) / 2.0),
-                                'map': self.config.map_sigma_m},
-            quality=0.1, verified=False)
+            covariance_en_m2=cov, covariance_terms_m=terms, quality=0.1, verified=False)
         return None if self._outside_prior(result, prior) else result
 
     def _outside_prior(self, result: LocalizationResult, prior: Prior | None) -> str | None:
