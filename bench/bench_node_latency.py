@@ -60,7 +60,7 @@ def main(argv=None) -> int:
     from tqdm import tqdm
 
     from fallback_world import ALTITUDE_AGL, CAMERA, build_small_gallery, crop_raster, view
-    from ros_feeder import gnss_fix
+    from sim_scenarios import gnss_fix
     from spikevim_ros.encoder import build_encoder
     from spikevim_ros.gallery import Gallery
     from spikevim_ros.gnss import GnssMonitor
@@ -132,7 +132,8 @@ def measure_node(gallery_dir: Path, views, args, with_inputs: bool) -> tuple[lis
     from tqdm import tqdm
 
     from fallback_world import CAMERA
-    from ros_feeder import AircraftPublisher, Feeder, camera_info, diagnostic, gnss_fix
+    from ros_feeder import AircraftPublisher, Feeder, camera_info, diagnostic
+    from sim_scenarios import gnss_fix
     from spikevim_ros.ros.time import stamp_to_seconds
 
     node = subprocess.Popen([sys.executable, '-m', 'spikevim_ros.ros.localizer_node',

@@ -21,7 +21,7 @@ from nav_msgs.msg import Odometry
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, Imu, NavSatFix, Range
 
 from fallback_world import ALTITUDE_AGL
-from spikevim_ros.fix import COVARIANCE_TYPE_DIAGONAL_KNOWN, STATUS_FIX, GeoFix
+from spikevim_ros.fix import GeoFix
 from spikevim_ros.ros.navsat import fix_to_msg
 from spikevim_ros.ros.time import seconds_to_stamp
 
@@ -222,14 +222,6 @@ def camera_info(camera, stamp: float, frame_id: str = 'cam_down') -> CameraInfo:
                      k=[camera.fx, 0.0, camera.cx, 0.0, camera.fy, camera.cy, 0.0, 0.0, 1.0])
     msg.header.stamp, msg.header.frame_id = seconds_to_stamp(stamp), frame_id
     return msg
-
-
-def gnss_fix(stamp: float, lat: float, lon: float, altitude: float = 312.5, sigma: float = 2.0,
-             status: int = STATUS_FIX) -> GeoFix:
-    """Return a primary GNSS fix."""
-    return GeoFix(stamp=stamp, latitude=lat, longitude=lon, altitude=altitude, status=status,
-                  covariance_enu=np.diag([sigma ** 2, sigma ** 2, (2 * sigma) ** 2]),
-                  covariance_type=COVARIANCE_TYPE_DIAGONAL_KNOWN, frame_id='gnss')
 
 
 def latest_health(feeder: Feeder) -> str | None:

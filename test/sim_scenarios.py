@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from spikevim_ros.fix import COVARIANCE_TYPE_DIAGONAL_KNOWN, STATUS_FIX, GeoFix
 from spikevim_ros.sim.aircraft_sensors import AircraftSensorConfig
 from spikevim_ros.sim.flight import FlightConfig, loiter_path
 from spikevim_ros.sim.gnss_model import GnssFault
@@ -133,3 +134,11 @@ def _cut_path(path: np.ndarray, length_m: float) -> np.ndarray:
         points.append(b)
         left -= step
     raise ValueError(f'the path is only {length_m - left:.0f} m long, {length_m:.0f} m asked')
+
+
+def gnss_fix(stamp: float, lat: float, lon: float, altitude: float = 312.5, sigma: float = 2.0,
+             status: int = STATUS_FIX) -> GeoFix:
+    """Return a primary GNSS fix."""
+    return GeoFix(stamp=stamp, latitude=lat, longitude=lon, altitude=altitude, status=status,
+                  covariance_enu=np.diag([sigma ** 2, sigma ** 2, (2 * sigma) ** 2]),
+                  covariance_type=COVARIANCE_TYPE_DIAGONAL_KNOWN, frame_id='gnss')

@@ -16,20 +16,13 @@ import pytest
 from spikevim_ros.camera import CameraPose, PinholeCamera
 from spikevim_ros.geo import horizontal_distance_m
 from spikevim_ros.georaster import load_rasters
-from spikevim_ros.fix import COVARIANCE_TYPE_DIAGONAL_KNOWN, STATUS_FIX, GeoFix
 from spikevim_ros.localization.types import LocalizerConfig, Prior
 from spikevim_ros.render import render_view
 from spikevim_ros.replay.evaluate import run_replay
 from spikevim_ros.replay.pipeline_factory import gallery_world, load_pipeline
 from spikevim_ros.replay.runner import ReplayOptions
-from sim_scenarios import (CAMERA, CROSS_DATE_ALTITUDE_M, NAIP, cross_date_flight, naip_gallery,
-                           naip_raster)
-
-
-def gnss_fix(stamp: float, lat: float, lon: float) -> GeoFix:
-    return GeoFix(stamp=stamp, latitude=lat, longitude=lon, altitude=600.0, status=STATUS_FIX,
-                  covariance_enu=np.diag([4.0, 4.0, 16.0]),
-                  covariance_type=COVARIANCE_TYPE_DIAGONAL_KNOWN, frame_id='gnss')
+from sim_scenarios import (CAMERA, CROSS_DATE_ALTITUDE_M, NAIP, cross_date_flight, gnss_fix,
+                           naip_gallery, naip_raster)
 
 
 @pytest.fixture(scope='module')

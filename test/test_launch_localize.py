@@ -18,8 +18,8 @@ from sensor_msgs.msg import CameraInfo, Image, NavSatFix  # noqa: E402
 
 from fallback_world import CAMERA, build_small_gallery, crop_raster, view  # noqa: E402
 from launch_runner import REPO, LaunchProcess, ament_prefix  # noqa: E402
-from ros_feeder import (AircraftPublisher, Feeder, camera_info, diagnostic,  # noqa: E402
-                        gnss_fix)
+from ros_feeder import AircraftPublisher, Feeder, camera_info, diagnostic  # noqa: E402
+from sim_scenarios import gnss_fix  # noqa: E402
 
 LAUNCH_FILE = REPO / 'launch' / 'localize.launch.py'
 TOPICS = {'image_topic': '/drone/camera/image_raw', 'camera_info_topic': '/drone/camera/info',

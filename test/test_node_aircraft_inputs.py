@@ -17,7 +17,8 @@ from diagnostic_msgs.msg import DiagnosticStatus  # noqa: E402
 
 from fallback_world import ALTITUDE_AGL, view  # noqa: E402
 
-from ros_feeder import AircraftPublisher, diagnostic, gnss_fix  # noqa: E402
+from ros_feeder import AircraftPublisher, diagnostic  # noqa: E402
+from sim_scenarios import gnss_fix  # noqa: E402
 import test_node_fallback  # noqa: E402
 from test_node_fallback import start_node, wait_output  # noqa: E402
 

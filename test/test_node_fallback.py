@@ -22,7 +22,8 @@ from spikevim_ros.geo import horizontal_distance_m  # noqa: E402
 from spikevim_ros.ros.parameters import PARAMETERS  # noqa: E402
 from spikevim_ros.ros.time import stamp_to_seconds  # noqa: E402
 
-from ros_feeder import Feeder, diagnostic, gnss_fix, latest_health  # noqa: E402
+from ros_feeder import Feeder, diagnostic, latest_health  # noqa: E402
+from sim_scenarios import gnss_fix  # noqa: E402
 
 GNSS_ALT = 312.5
 RECOVER_S = 1.0

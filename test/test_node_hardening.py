@@ -10,7 +10,8 @@ from rclpy.qos import qos_profile_sensor_data  # noqa: E402
 from std_msgs.msg import Float64  # noqa: E402
 
 from fallback_world import view  # noqa: E402
-from ros_feeder import diagnostic, gnss_fix, latest_health  # noqa: E402
+from ros_feeder import diagnostic, latest_health  # noqa: E402
+from sim_scenarios import gnss_fix  # noqa: E402
 from spikevim_ros.fix import COVARIANCE_TYPE_KNOWN, GeoFix  # noqa: E402
 from test_node_fallback import feeder, world  # noqa: E402, F401 - the node tests' fixtures
 

@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 
 from fallback_world import ALTITUDE_AGL, CAMERA, build_small_gallery, crop_raster, view
-from spikevim_ros.fix import (COVARIANCE_TYPE_APPROXIMATED, COVARIANCE_TYPE_DIAGONAL_KNOWN,
-                              STATUS_FIX, STATUS_NO_FIX, GeoFix)
+from sim_scenarios import gnss_fix
+from spikevim_ros.fix import COVARIANCE_TYPE_APPROXIMATED, STATUS_FIX, STATUS_NO_FIX
 from spikevim_ros.geo import horizontal_distance_m
 from spikevim_ros.gnss import GnssHealth, GnssMonitor, GnssMonitorConfig
 from spikevim_ros.aircraft.odometry import Odometry
 from spikevim_ros.pipeline import FallbackPipeline, PipelineConfig
 
-GNSS_ALTITUDE = 312.5
+GNSS_ALTITUDE = 312.5    # what sim_scenarios.gnss_fix reports
 
 
 @pytest.fixture(scope='module')
@@ -37,15 +37,9 @@ def make_pipeline(localizer, **monitor) -> FallbackPipeline:
                                            ground_altitude_m=150.0, vertical_sigma_m=7.0))
 
 
-def gnss(stamp: float, lat: float, lon: float, status: int = STATUS_FIX) -> GeoFix:
-    return GeoFix(stamp=stamp, latitude=lat, longitude=lon, altitude=GNSS_ALTITUDE,
-                  status=status, covariance_enu=np.diag([4.0, 4.0, 16.0]),
-                  covariance_type=COVARIANCE_TYPE_DIAGONAL_KNOWN, frame_id='gnss')
-
-
 def feed_good(pipe: FallbackPipeline, lat: float, lon: float, start: float, count: int
               ) -> list:
-    return [pipe.on_gnss(gnss(start + 0.1 * k, lat, lon), start + 0.1 * k)
+    return [pipe.on_gnss(gnss_fix(start + 0.1 * k, lat, lon), start + 0.1 * k)
             for k in range(count)]
 
 
@@ -73,7 +67,7 @@ def test_gnss_selected_while_ok_vision_while_lost_and_hysteresis_back(world):
     assert fix.covariance_enu[2, 2] == pytest.approx(49.0)
     assert out.prior is not None
 
-    assert pipe.on_gnss(gnss(11.2, lat, lon, STATUS_NO_FIX), 11.2) is None
+    assert pipe.on_gnss(gnss_fix(11.2, lat, lon, status=STATUS_NO_FIX), 11.2) is None
     out = pipe.on_frame(image, stamp=11.25, now=11.3, altitude_agl=ALTITUDE_AGL, camera=CAMERA)
     assert out.gnss_status.health is GnssHealth.LOST and 'no fix' in out.gnss_status.reason
     assert out.selected is out.vision_fix and out.selected is not None
@@ -92,7 +86,7 @@ def test_spoofed_jump_is_caught_by_the_next_frame(world):
     # 2 s later (beyond the stamp gap of that vision fix) the GNSS jumps 300 m
     jumped = horizontal_distance_m(lat, lon, lat, lon + 0.0047)
     assert jumped > 250.0
-    assert pipe.on_gnss(gnss(22.3, lat, lon + 0.0047), 22.3) is not None  # not yet comparable
+    assert pipe.on_gnss(gnss_fix(22.3, lat, lon + 0.0047), 22.3) is not None  # not yet comparable
     prior = pipe.prior(22.4)
     assert prior.radius_m > jumped / 2     # holds both the vision and the GNSS position
     out = pipe.on_frame(image, 22.35, 22.4, ALTITUDE_AGL, CAMERA)
@@ -100,7 +94,7 @@ def test_spoofed_jump_is_caught_by_the_next_frame(world):
     assert out.gnss_status.reason.startswith('spoofing suspected')
     assert out.selected is not None
     assert horizontal_distance_m(lat, lon, out.selected.latitude, out.selected.longitude) < 10.0
-    assert pipe.on_gnss(gnss(22.5, lat, lon + 0.0047), 22.5) is None
+    assert pipe.on_gnss(gnss_fix(22.5, lat, lon + 0.0047), 22.5) is None
 
 
 def test_without_gnss_altitude_comes_from_ground_height_and_agl(world):
@@ -193,7 +187,7 @@ def test_matches_after_a_lost_track_must_agree_with_the_dead_reckoning(world):
     still = Odometry(np.array([0.0, 0.0, 100.0]), np.zeros(3))
     _, lat, lon = view(raster, 0.0, 0.0)
     for k in range(3):                                   # GNSS at east 0, then silent
-        pipe.on_gnss(gnss(1.0 + 0.1 * k, lat, lon), 1.0 + 0.1 * k, odometry=still)
+        pipe.on_gnss(gnss_fix(1.0 + 0.1 * k, lat, lon), 1.0 + 0.1 * k, odometry=still)
 
     def frame(east: float, now: float):
         image, _, _ = view(raster, east, 0.0)
@@ -217,8 +211,8 @@ def test_tilt_sigma_is_learnt_from_healthy_gnss_and_used_while_lost(world):
     configured = pipe.config.tilt_sigma_deg
     for k in range(6):
         t = 2.0 * k
-        pipe.on_gnss(gnss(t - 0.05, lat, lon), t - 0.05)
-        pipe.on_gnss(gnss(t + 0.05, lat, lon), t + 0.05)
+        pipe.on_gnss(gnss_fix(t - 0.05, lat, lon), t - 0.05)
+        pipe.on_gnss(gnss_fix(t + 0.05, lat, lon), t + 0.05)
         out = pipe.on_frame(image, t, t + 0.06, altitude_agl=ALTITUDE_AGL, camera=CAMERA)
         assert out.gnss_status.ok and out.vision_fix is not None
     assert pipe.tilt_calibration[False].pairs == 6
@@ -267,7 +261,7 @@ def test_prior_moves_with_valid_odometry():
     pipe = FallbackPipeline(None, GnssMonitor(), PipelineConfig(
         prior_radius_m=50.0, prior_growth_m_s=15.0, odometry_drift=0.05))
     start = Odometry(np.array([10.0, 5.0, 100.0]), np.zeros(3))
-    pipe.on_gnss(gnss(10.0, lat, lon), 10.0, start)
+    pipe.on_gnss(gnss_fix(10.0, lat, lon), 10.0, start)
     sigma = 3.0 * pipe.status.last_good_fix.horizontal_sigma_m
     moved = Odometry(np.array([210.0, 5.0, 100.0]), np.array([10.0, 0.0, 0.0]))
     prior = pipe.prior(30.0, moved)                                   # 200 m east in 20 s
