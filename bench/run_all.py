@@ -28,6 +28,7 @@ BENCHMARKS = {
     'cross_date': (['bench/bench_cross_date.py'], False),
     'covariance_scale': (['bench/bench_covariance_scale.py'], False),
     'coarse_spread': (['bench/bench_coarse_spread.py'], False),
+    'kidnapped': (['bench/bench_kidnapped.py'], False),
     'image_transport': (['bench/bench_image_transport.py'], True),
 }
 

@@ -170,8 +170,8 @@ class Placement:
 SPREAD_TEMPERATURE = 0.02    # score difference that weighs a shift e times less; calibrated on
 #                              the frames of a 2019 flight that did not verify on the 2009 map of
 #                              naip_multidate_west (39 coarse fixes, 150 m prior): every error
-#                              inside 2-sigma (0.0175: 90 %, 0.015: 78 %); an unverified fix
-#                              errs on the side of a wider covariance
+#                              inside 2-sigma (0.0175: 90 %, 0.015: 78 %; the spread alone,
+#                              without the localizer's changed-ground term)
 
 
 def score_spread(score: np.ndarray, loc: tuple[int, int]) -> np.ndarray:

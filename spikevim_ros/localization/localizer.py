@@ -391,7 +391,8 @@ class Localizer:
         verify, while the frame as a whole still correlates best at its true place. The
         position is the peak's, its covariance the score map's spread about it
         (:func:`~spikevim_ros.localization.align.score_spread`) in the terms of a verified fix
-        (one coarse pixel^2 of quantisation, unscaled, plus the map's own error). It is kept
+        (one coarse pixel^2 of quantisation, unscaled, plus the map's own error), plus
+        ``coarse_changed_ground_sigma_m``^2 for the pull of ground that changed. It is kept
         only when its 3-sigma is inside the prior radius (a flat score map over water or noise
         spreads across the whole window).
         """
@@ -400,6 +401,9 @@ class Localizer:
         target = geometry.target_px[None, None].astype(np.float64)
         east, north = cv2.perspectiveTransform(target, q2en)[0, 0]
         cov, terms = fix_covariance(peak.spread_px(), window.gsd, 1.0, self.config.map_sigma_m)
+        changed = self.config.coarse_changed_ground_sigma_m
+        cov = cov + changed ** 2 * np.eye(2)
+        terms['changed_ground'] = changed
         if 3.0 * math.sqrt(np.trace(cov) / 2.0) > prior.radius_m:
             return None
         lat, lon = self.gallery.raster(window.raster_no).frame.to_latlon(east, north)

@@ -58,16 +58,23 @@ class LocalizerConfig:
     covariance_scale: float = 0.40    # x (fit covariance + 1 fine pixel^2): what
     #                                   bench/bench_covariance_scale.py measures (0.397)
     map_sigma_m: float = 1.0          # georeference error of the map itself (1 sigma)
-    retrieval_fallback: bool = True   # retrieval-only estimate when nothing verifies and
-    #                                   there is no prior (a prior says more than one tile)
+    retrieval_fallback: bool = False  # the top tile as an unverified fix when nothing
+    #                                   verifies and there is no prior: off, because across
+    #                                   dates the top tile is rarely the place (every such
+    #                                   estimate 0.9-2 km off: bench/bench_kidnapped.py)
     coarse_fallback: bool = True      # with a prior, attitude and height, the best coarse peak
     #                                   as an unverified fix when nothing verifies (changed
     #                                   ground), its covariance the score map's spread
+    coarse_changed_ground_sigma_m: float = 15.0  # added to a coarse-only fix: the spread says
+    #                                   how alike other places look, not how far ground that
+    #                                   changed (a moved shoreline) pulls the peak (docs)
     retrieval_min_margin: float = 0.08  # top-1 vs best far tile (cosine), for that fallback
     frame_budget_s: float = 8.0       # a frame aligned in its prior window stops after this long
-    reacquire_budget_s: float = 2.0   # a frame that goes through the encoder (no small prior
-    #                                   window) stops after this long, to keep up with the camera;
-    #                                   the next such frame goes on with the windows not reached
+    reacquire_budget_s: float = 1.8   # a frame that goes through the encoder (no small prior
+    #                                   window) stops after this long, to keep up with the camera
+    #                                   (the step under way finishes: p95 1.9 s in all, under 2 s;
+    #                                   bench/bench_kidnapped.py); the next such frame goes on
+    #                                   with the windows not reached
     retry_after_frames: int = 5       # windows aligned without a match are skipped by this many
     #                                   following encoder frames (then the ranking starts over)
 

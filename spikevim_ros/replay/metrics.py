@@ -46,6 +46,7 @@ class FrameRecord:
     sigma_retrieval_m: float = math.nan
     sigma_tilt_m: float = math.nan
     sigma_map_m: float = math.nan
+    sigma_changed_ground_m: float = math.nan  # coarse-only fixes
     tilt_sigma_deg: float = math.nan  # the camera tilt sigma behind sigma_tilt_m (learnt)
     vision_nees: float = math.nan  # e^T C^-1 e with the reported 2x2 covariance (expect 2)
     vision_confident: bool = False
