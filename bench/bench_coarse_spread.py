@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT / 'test'))
 
 from sim_scenarios import (CAMERA, CROSS_DATE_ALTITUDE_M, CROSS_DATE_PATH,  # noqa: E402
                            CROSS_DATE_SPEED_MPS, naip_gallery, naip_raster)
-from spikevim_ros.camera import CameraPose, PinholeCamera  # noqa: E402
+from spikevim_ros.camera import CameraPose  # noqa: E402
 from spikevim_ros.georaster import load_rasters  # noqa: E402
 from spikevim_ros.localization import align  # noqa: E402
 from spikevim_ros.localization.types import LocalizerConfig, Prior  # noqa: E402
@@ -47,7 +47,7 @@ def coarse_fixes(localizer, flight_date: str, radius_m: float, step_s: int, seed
                  ) -> list[dict]:
     """Return the error and d2 of every coarse-only fix along the flight line."""
     raster = load_rasters(naip_raster(flight_date))[0]
-    camera = PinholeCamera.from_hfov(CAMERA.width, CAMERA.height, CAMERA.hfov_deg)
+    camera = CAMERA.pinhole()
     rng = np.random.default_rng(seed)
     tilt_m2 = (CROSS_DATE_ALTITUDE_M * math.tan(math.radians(TILT_DEG))) ** 2
     rows = []

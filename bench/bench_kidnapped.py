@@ -4,7 +4,7 @@ Kidnapped frames across dates: what one frame with no prior yields, and how long
 Frames of a NAIP flight date are rendered at random places and headings of
 ``naip_multidate_west`` (600 m above ground, nadir, attitude and height known: a kidnapped start
 in flight) and localized with no prior on a gallery of another date, by the product's localizer
-with its default settings (2 s re-acquisition budget), each frame on its own (no ranking carried
+with its default settings (1.8 s re-acquisition budget), each frame on its own (no ranking carried
 over from the frame before). For each frame: verified (and its error), retrieval-only estimate
 (the top tile, unverified: what ``retrieval_fallback`` would publish; it is off by default) and
 whether its 2-sigma holds the truth, or nothing; and the time per frame.
@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / 'test'))
 
 from sim_scenarios import CAMERA, CROSS_DATE_ALTITUDE_M, naip_gallery, naip_raster  # noqa: E402
-from spikevim_ros.camera import CameraPose, PinholeCamera  # noqa: E402
+from spikevim_ros.camera import CameraPose  # noqa: E402
 from spikevim_ros.georaster import load_rasters  # noqa: E402
 from spikevim_ros.localization.localizer import Localizer  # noqa: E402
 from spikevim_ros.localization.types import LocalizerConfig  # noqa: E402
@@ -47,7 +47,7 @@ def kidnapped_frames(gallery: Path, flight_date: str, count: int, seed: int) -> 
     shared = load_pipeline(gallery)[0].localizer
     config = LocalizerConfig(retrieval_fallback=True)       # to measure the estimate
     raster = load_rasters(naip_raster(flight_date))[0]
-    camera = PinholeCamera.from_hfov(CAMERA.width, CAMERA.height, CAMERA.hfov_deg)
+    camera = CAMERA.pinhole()
     rng = np.random.default_rng(seed)
     rows = []
     for _ in tqdm(range(count), desc=flight_date, leave=False):

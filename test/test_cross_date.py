@@ -15,9 +15,10 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from spikevim_ros.camera import CameraPose, PinholeCamera
+from spikevim_ros.camera import CameraPose
 from spikevim_ros.geo import horizontal_distance_m
 from spikevim_ros.georaster import load_rasters
+from spikevim_ros.localization.localizer import Localizer
 from spikevim_ros.localization.types import LocalizerConfig, Prior
 from spikevim_ros.render import render_view
 from spikevim_ros.replay.evaluate import run_replay
@@ -116,7 +117,7 @@ CHANGED_GROUND_NORTH_M = (-780.0, -760.0, -740.0, -720.0, -700.0, -40.0, 0.0, 20
 
 def test_changed_ground_verifies_at_the_true_place(gallery_2016):
     """Frames of 2018 over fields that changed since 2016 verify inside an 80 m prior disc."""
-    camera = PinholeCamera.from_hfov(CAMERA.width, CAMERA.height, CAMERA.hfov_deg)
+    camera = CAMERA.pinhole()
     raster = load_rasters(naip_raster('20180716'))[0]
     localizer = load_pipeline(gallery_2016)[0].localizer
     errors = []
@@ -143,11 +144,11 @@ FLOODED_NORTH_M = (260.0, 275.0, 290.0, 305.0, 320.0, 335.0)
 
 def test_flooded_ground_gets_an_unverified_coarse_fix_inside_its_2_sigma(gallery_2016):
     """Where patches no longer verify, the whole frame still correlates best near its place."""
-    camera = PinholeCamera.from_hfov(CAMERA.width, CAMERA.height, CAMERA.hfov_deg)
+    camera = CAMERA.pinhole()
     raster = load_rasters(naip_raster('20200831'))[0]
     pipeline = load_pipeline(gallery_2016)[0]
-    without = load_pipeline(gallery_2016,
-                            localizer_config=LocalizerConfig(coarse_fallback=False))[0]
+    without = Localizer(pipeline.localizer.gallery, pipeline.localizer.encoder,
+                        LocalizerConfig(coarse_fallback=False))
     lat, lon = raster.frame.to_latlon(-250.0, FLOODED_NORTH_M[0] - 30.0)
     for k in range(3):                           # GNSS 2 s before, then silent
         pipeline.on_gnss(gnss_fix(float(k) * 0.2, float(lat), float(lon)), float(k) * 0.2)
@@ -167,29 +168,29 @@ def test_flooded_ground_gets_an_unverified_coarse_fix_inside_its_2_sigma(gallery
         assert out.covariance_terms_m['changed_ground'] == 15.0
         # it is not trusted as a position to search around: the prior stays on the GNSS fix
         assert horizontal_distance_m(out.prior.latitude, out.prior.longitude, lat, lon) < 1.0
-        bare = without.localizer.localize(image, prior=out.prior,
-                                          altitude_agl=CROSS_DATE_ALTITUDE_M, camera=camera,
-                                          attitude_deg=(0.0, 0.0, 0.0))
+        bare = without.localize(image, prior=out.prior, altitude_agl=CROSS_DATE_ALTITUDE_M,
+                                camera=camera, attitude_deg=(0.0, 0.0, 0.0))
         assert not bare.fix and 'no verified match' in bare.reason
     print('coarse errors (m):', [round(e, 1) for e in errors])
 
 
 def test_a_kidnapped_frame_gets_no_fix_from_retrieval_alone(gallery_2016):
     """With no prior the encoder's top tile of another date is far off: it is not a fix."""
-    camera = PinholeCamera.from_hfov(CAMERA.width, CAMERA.height, CAMERA.hfov_deg)
+    camera = CAMERA.pinhole()
     raster = load_rasters(naip_raster('20180716'))[0]
     truth = (-552.5, 77.2)               # the encoder's top tile of the 2016 map is elsewhere
     image, _ = render_view(raster, camera, CameraPose(*truth, CROSS_DATE_ALTITUDE_M,
                                                       yaw_deg=165.4))
     known = dict(altitude_agl=CROSS_DATE_ALTITUDE_M, camera=camera,
                  attitude_deg=(165.4, 0.0, 0.0))
-    # the first ranked window only (what a 2 s budget reaches), searched whatever the time
+    # the first ranked window only (what the re-acquisition budget reaches), searched whatever
+    # the time
     unhurried = LocalizerConfig(max_windows=1, reacquire_budget_s=600.0)
     default = load_pipeline(gallery_2016, localizer_config=unhurried)[0].localizer
     result = default.localize(image, **known)
     assert not result.fix and 'retrieval alone is not confident' in result.reason
-    estimate = load_pipeline(gallery_2016, localizer_config=replace(
-        unhurried, retrieval_fallback=True))[0].localizer.localize(image, **known)
+    estimate = Localizer(default.gallery, default.encoder,
+                         replace(unhurried, retrieval_fallback=True)).localize(image, **known)
     assert estimate.reason.startswith('retrieval only')        # what the option would publish
     error = float(np.hypot(*(np.array(raster.frame.to_en(estimate.latitude, estimate.longitude))
                              - truth)))

@@ -233,8 +233,7 @@ def summarize(records: list[FrameRecord], events: dict) -> dict:
         'frames_encoder_ran': sum(r.encoder_ran for r in processed),
         'frames_in_outage': len(outage),
         'frames_dropped_in_outage': sum(r.status == DROPPED for r in outage),
-        'outage_fix_fraction': (sum(r.has_vision_fix for r in outage) / len(outage))
-        if outage else None,
+        'outage_fix_fraction': _share(r.has_vision_fix for r in outage),
         'outage_verified_fix_fraction': _share(r.has_vision_fix and r.vision_confident
                                                for r in outage),
         'unverified_error_in_outage': error_stats(r.vision_error_m for r in outage
